@@ -1,0 +1,17 @@
+export {
+  AsyncCallbackHandler,
+  BaseCallbackHandler,
+  type CallbackHandler,
+  type CallbackHandlerMethods,
+  type CallbackHandlerOptions,
+  type ChainValues,
+  type ChatGeneration,
+  type HandlerMethodName,
+  type LLMResult,
+  type NewTokenFields,
+  type NewTokenIndices,
+  type Serialized,
+} from './handler';
+export { CallbackManager, type CallbackManagerOptions } from './callback-manager';
+export { dispatchCustomEvent } from './custom-event';
+export { awaitAllCallbacks } from './await-all';

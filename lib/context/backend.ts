@@ -1,0 +1,21 @@
+/** How context travels from a run to the runs started below it. */
+export type PropagationMode = 'async-local-storage' | 'cls-hooked' | 'explicit';
+
+/**
+ * A context backend carries one immutable value (the active run's child config) across async boundaries.
+ * The shape follows OpenTelemetry's context manager: read the active value, run a function with a value,
+ * bind a function to a value.
+ */
+export interface ContextBackend<TValue> {
+  /** Which propagation mode this backend implements. */
+  readonly mode: PropagationMode;
+  /** The value active at this point of execution, or `undefined` outside any run. */
+  active(): TValue | undefined;
+  /**
+   * Calls `fn(...args)` with `value` active, and restores the previous value when `fn` returns or throws.
+   * Asynchronous work started by `fn` keeps `value` for as long as the backend can follow it.
+   */
+  with<TArgs extends unknown[], TResult>(value: TValue | undefined, fn: (...args: TArgs) => TResult, ...args: TArgs): TResult;
+  /** Returns a function that calls `fn` with `value` active, wherever and whenever it is called. */
+  bind<TArgs extends unknown[], TResult>(value: TValue | undefined, fn: (...args: TArgs) => TResult): (...args: TArgs) => TResult;
+}

@@ -1,0 +1,158 @@
+/**
+ * Every error callscope throws on its own account is a {@link CallscopeError}. Subclasses set `name` and a
+ * string-union `code`, so callers can branch with `instanceof` or on `code` without parsing messages.
+ */
+
+/** Codes carried by {@link CallscopeError} subclasses; stable across releases. */
+export type CallscopeErrorCode =
+  | 'INVALID_CONFIG'
+  | 'INVALID_ARGUMENT'
+  | 'TOOL_INPUT_INVALID'
+  | 'NO_ACTIVE_RUN'
+  | 'ABORTED'
+  | 'BACKEND_UNAVAILABLE';
+
+/**
+ * Base class of every error callscope throws itself. Errors thrown by your own functions and handlers are
+ * passed through unchanged.
+ */
+export class CallscopeError extends Error {
+  /** Machine-readable reason; see {@link CallscopeErrorCode}. */
+  readonly code: CallscopeErrorCode;
+
+  /**
+   * @param code - machine-readable reason.
+   * @param message - what went wrong and what to do about it.
+   * @param options - `cause`: the underlying error, if any.
+   */
+  constructor(code: CallscopeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CallscopeError';
+    this.code = code;
+  }
+}
+
+/**
+ * A configuration object (a `RunnableConfig`, `configure()` settings, or constructor options) has a field of
+ * the wrong type or value. The message names the field, the value received and what is expected.
+ */
+export class ConfigError extends CallscopeError {
+  /** Path of the offending field, such as `tags` or `callbacks[1]`. */
+  readonly field: string;
+  /** The offending value as it was received. */
+  readonly received: unknown;
+
+  /**
+   * @param field - path of the offending field.
+   * @param received - the value received.
+   * @param message - full message naming the field, the value and what is expected.
+   */
+  constructor(field: string, received: unknown, message: string, options?: { cause?: unknown; code?: 'INVALID_CONFIG' | 'INVALID_ARGUMENT' }) {
+    super(options?.code ?? 'INVALID_CONFIG', message, options);
+    this.name = 'ConfigError';
+    this.field = field;
+    this.received = received;
+  }
+}
+
+/** One failing path of a tool input, as reported by its schema. */
+export interface ToolInputIssue {
+  /** Path to the failing value, e.g. `['filters', 0, 'field']`; empty for the input itself. */
+  readonly path: readonly (string | number)[];
+  /** The schema's description of the failure. */
+  readonly message: string;
+}
+
+/**
+ * A tool's input did not match its schema. The tool body never ran; `handleToolStart` then `handleToolError`
+ * were emitted with this error.
+ */
+export class ToolInputError extends CallscopeError {
+  /** Name of the tool whose input was rejected. */
+  readonly toolName: string;
+  /** Every failing path, as the schema reported it. */
+  readonly issues: readonly ToolInputIssue[];
+  /** The input as it was received. */
+  readonly input: unknown;
+
+  /**
+   * @param toolName - the tool whose schema rejected the input.
+   * @param input - the input received.
+   * @param issues - every failing path.
+   * @param cause - the schema library's own error.
+   */
+  constructor(toolName: string, input: unknown, issues: readonly ToolInputIssue[], cause?: unknown) {
+    const details = issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ');
+    super(
+      'TOOL_INPUT_INVALID',
+      `Invalid input for tool \`${toolName}\`: ${details}. Pass an input that matches the tool's schema.`,
+      { cause },
+    );
+    this.name = 'ToolInputError';
+    this.toolName = toolName;
+    this.issues = issues;
+    this.input = input;
+  }
+}
+
+/**
+ * An operation that needs a current run (such as `dispatchCustomEvent` without a config) was called where no
+ * run is active.
+ */
+export class NoActiveRunError extends CallscopeError {
+  /** @param message - what was attempted and how to give it a run. */
+  constructor(message: string) {
+    super('NO_ACTIVE_RUN', message);
+    this.name = 'NoActiveRunError';
+  }
+}
+
+/**
+ * A run was cancelled through the `signal` of its config. `cause` holds the signal's `reason`.
+ */
+export class AbortError extends CallscopeError {
+  /** @param runName - the run that observed the abort. @param reason - the signal's reason. */
+  constructor(runName: string, reason: unknown) {
+    super('ABORTED', `Run \`${runName}\` was aborted${describeReason(reason)}.`, { cause: reason });
+    this.name = 'AbortError';
+  }
+}
+
+function describeReason(reason: unknown): string {
+  if (reason instanceof Error && reason.message) return `: ${reason.message}`;
+  if (typeof reason === 'string' && reason) return `: ${reason}`;
+  return '';
+}
+
+/** Renders a path such as `['a', 0, 'b']` as `` `a[0].b` `` (or `` `(input)` `` for the root). */
+export function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '`(input)`';
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out ? `.${String(key)}` : String(key);
+  }
+  return `\`${out}\``;
+}
+
+/** Renders a received value for an error message: `` `42` (number) ``, `` `"x"` (string) ``. */
+export function describeValue(value: unknown): string {
+  const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  let shown: string;
+  try {
+    if (typeof value === 'string') shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+    else if (typeof value === 'function') shown = `[function ${value.name || 'anonymous'}]`;
+    else if (typeof value === 'bigint') shown = `${value}n`;
+    else if (typeof value === 'symbol') shown = value.toString();
+    else if (value === undefined) shown = 'undefined';
+    else if (typeof value === 'object' && value !== null && !Array.isArray(value) && value.constructor && value.constructor !== Object) {
+      shown = `[object ${value.constructor.name}]`;
+    } else {
+      const json = JSON.stringify(value);
+      shown = json === undefined ? String(value) : json.length > 60 ? `${json.slice(0, 57)}...` : json;
+    }
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  return `\`${shown}\` (${kind})`;
+}

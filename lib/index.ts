@@ -1,0 +1,56 @@
+/**
+ * callscope: callback propagation for LLM call trees that never silently fails.
+ *
+ * Every public name is listed here; nothing else is part of the API.
+ */
+
+// Settings
+export { configure, getConfiguration } from './settings';
+export type { CallscopeConfiguration, ConfigureOptions, HandlerErrorReport } from './settings';
+export type { PropagationMode } from './context';
+
+// Callback handlers
+export { AsyncCallbackHandler, BaseCallbackHandler, CallbackManager, awaitAllCallbacks, dispatchCustomEvent } from './callbacks';
+export type {
+  CallbackHandler,
+  CallbackHandlerMethods,
+  CallbackHandlerOptions,
+  CallbackManagerOptions,
+  ChainValues,
+  ChatGeneration,
+  HandlerMethodName,
+  LLMResult,
+  NewTokenFields,
+  NewTokenIndices,
+  Serialized,
+} from './callbacks';
+
+// Runnables
+export { Runnable, RunnableGenerator, RunnableLambda, RunnableSequence, combineChunks, withCallbacks } from './runnables';
+export type {
+  BatchOptions,
+  Callbacks,
+  GeneratorFunction,
+  LambdaFunction,
+  RunnableConfig,
+  RunnableGeneratorOptions,
+  RunnableLambdaOptions,
+  RunnableLike,
+  RunnableSequenceOptions,
+} from './runnables';
+
+// Tools
+export { StructuredTool, tool } from './tools';
+export type { ToolFunction, ToolOptions, ToolSchema } from './tools';
+
+// Chat models
+export { BaseChatModel, FakeChatModel } from './models';
+export type { AIMessage, AIMessageChunk, BaseChatModelOptions, ChatMessage, ChatModelInput, FakeChatModelOptions, MessageRole } from './models';
+
+// Tracers
+export { RunCollector } from './tracers';
+export type { CollectedRun, RunType } from './tracers';
+
+// Errors
+export { AbortError, CallscopeError, ConfigError, NoActiveRunError, ToolInputError } from './errors';
+export type { CallscopeErrorCode, ToolInputIssue } from './errors';

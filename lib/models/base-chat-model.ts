@@ -1,0 +1,170 @@
+import { EVENT, emit } from '../callbacks/dispatch';
+import type { ChatGeneration, LLMResult, NewTokenFields, NewTokenIndices } from '../callbacks/handler';
+import { normalizeConfig, RunScope, type Callbacks, type RunnableConfig } from '../runnables/config';
+import { Runnable } from '../runnables/runnable';
+import { executeRun, inheritedScope, streamRun } from '../runnables/run';
+import { toBufferString, toMessages, type AIMessage, type ChatMessage, type ChatModelInput } from './messages';
+
+/** Options every chat model accepts. */
+export interface BaseChatModelOptions {
+  /**
+   * Emit `handleLLMNewToken` for each token during `invoke` too (not only `stream`).
+   * @default false
+   */
+  streaming?: boolean;
+  /** Handlers for every run of this model, in addition to inherited ones. */
+  callbacks?: Callbacks;
+}
+
+/** A piece of a streamed AI message. */
+export interface AIMessageChunk extends AIMessage {
+  /** Provider details that arrive with this chunk, such as token usage or the stop reason. */
+  readonly responseMetadata?: Record<string, unknown>;
+}
+
+// Chat models stream one completion for one prompt: LangChain's token index is always { 0, 0 } there.
+const TOKEN_INDEX: NewTokenIndices = Object.freeze({ prompt: 0, completion: 0 });
+
+/**
+ * Base class of chat models. A call is an `llm` run: `handleChatModelStart` (or `handleLLMStart` for
+ * handlers that only define it), one `handleLLMNewToken` per streamed token, then `handleLLMEnd` with an
+ * `LLMResult` or `handleLLMError`. Subclasses implement {@link BaseChatModel._streamChunks}.
+ */
+export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> {
+  /** Whether `invoke` emits token events. */
+  readonly streaming: boolean;
+
+  /** @throws {@link ConfigError} when `callbacks` is not a list of handlers or a CallbackManager. */
+  constructor(options: BaseChatModelOptions & { name?: string } = {}) {
+    super(options.name);
+    this.streaming = options.streaming ?? false;
+    if (options.callbacks !== undefined) this.boundConfig = normalizeConfig({ callbacks: options.callbacks }, 'chat model options');
+  }
+
+  /**
+   * Produces the response as chunks of text. Runs inside the model's run context; honour
+   * `config.signal` for cancellation.
+   */
+  abstract _streamChunks(messages: readonly ChatMessage[], config: RunnableConfig): AsyncIterator<AIMessageChunk>;
+
+  /** Parameters reported to handlers as `extraParams.invocation_params`. */
+  invocationParams(): Record<string, unknown> {
+    return {};
+  }
+
+  /**
+   * Answers `input` (a string is one human message) with an AI message.
+   *
+   * @throws {@link ConfigError} (as a rejection) when `input` or `config` is malformed.
+   */
+  override invoke(input: ChatModelInput, config?: RunnableConfig): Promise<AIMessage> {
+    let messages: readonly ChatMessage[];
+    try {
+      messages = toMessages(input);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return executeRun(this, messages, config);
+  }
+
+  /** Streams the answer to `input` chunk by chunk; each chunk is an AI message holding one token. */
+  override stream(input: ChatModelInput, config?: RunnableConfig): AsyncGenerator<AIMessage, void, undefined> {
+    const inherited = inheritedScope(config);
+    return streamRun(this, config, inherited, input, (scope) => this.tokenStream(toMessages(input), scope));
+  }
+
+  /** @internal */
+  override async _invoke(input: ChatModelInput, config: RunnableConfig): Promise<AIMessage> {
+    const chunks = this._streamChunks(toMessages(input), config);
+    let content = '';
+    let responseMetadata: Record<string, unknown> | undefined;
+    for (;;) {
+      const step = await chunks.next();
+      if (step.done === true) break;
+      const chunk = step.value;
+      content += chunk.content;
+      if (chunk.responseMetadata !== undefined) responseMetadata = { ...responseMetadata, ...chunk.responseMetadata };
+      if (this.streaming && chunk.content !== '') {
+        const pending = this.emitToken(config, chunk.content);
+        if (pending !== undefined) await pending;
+      }
+    }
+    return responseMetadata === undefined ? { role: 'ai', content } : ({ role: 'ai', content, responseMetadata } as AIMessageChunk);
+  }
+
+  /** @internal */
+  override _stream(input: ChatModelInput, config: RunnableConfig): AsyncIterator<AIMessage> {
+    return this.tokenStream(toMessages(input), config);
+  }
+
+  private async *tokenStream(messages: readonly ChatMessage[], config: RunnableConfig): AsyncGenerator<AIMessage, void, undefined> {
+    const chunks = this._streamChunks(messages, config);
+    for (;;) {
+      const step = await chunks.next();
+      if (step.done === true) return;
+      if (step.value.content !== '') {
+        const pending = this.emitToken(config, step.value.content);
+        if (pending !== undefined) await pending;
+      }
+      yield step.value;
+    }
+  }
+
+  /**
+   * Reports one streamed token of the run whose scope is `config`.
+   *
+   * @returns a promise when a handler is async, so the caller can wait for it before going on.
+   */
+  protected emitToken(config: RunnableConfig, token: string): Promise<void> | undefined {
+    if (!(config instanceof RunScope)) return undefined;
+    const listeners = config.callbacks.handlerSet.listeners(EVENT.llmNewToken);
+    if (listeners.length === 0) return undefined;
+    const runId = config.callbacks.parentRunId;
+    const fields: NewTokenFields = { chunk: { text: token, message: { role: 'ai', content: token } } };
+    return emit(listeners, 'handleLLMNewToken', [token, TOKEN_INDEX, runId, config._parentRunId, config.tags, fields], runId);
+  }
+
+  /** @internal */
+  protected override get kind(): string {
+    return 'chat_models';
+  }
+
+  /** @internal */
+  override _emitStart(scope: RunScope, input: ChatModelInput | undefined): Promise<void> | undefined {
+    const listeners = scope.callbacks.handlerSet.listeners(EVENT.chatModelStart);
+    if (listeners.length === 0) return undefined;
+    const runId = scope.callbacks.parentRunId;
+    const messages = toMessages(input ?? []) as ChatMessage[];
+    const extraParams = { invocation_params: this.invocationParams(), batch_size: 1 };
+    const args = [this.serialized, [messages], runId, scope._parentRunId, extraParams, scope.tags, scope.metadata, scope._runName];
+    const needsFallback = listeners.some((handler) => typeof handler.handleChatModelStart !== 'function');
+    const fallback = needsFallback
+      ? [this.serialized, [toBufferString(messages)], runId, scope._parentRunId, extraParams, scope.tags, scope.metadata, scope._runName]
+      : undefined;
+    return emit(listeners, 'handleChatModelStart', args, runId, fallback);
+  }
+
+  /** @internal */
+  override _emitEnd(scope: RunScope, output: AIMessage | undefined): Promise<void> | undefined {
+    const listeners = scope.callbacks.handlerSet.listeners(EVENT.llmEnd);
+    if (listeners.length === 0) return undefined;
+    const runId = scope.callbacks.parentRunId;
+    return emit(listeners, 'handleLLMEnd', [toLLMResult(output), runId, scope._parentRunId, scope.tags], runId);
+  }
+
+  /** @internal */
+  override _emitError(scope: RunScope, error: unknown): Promise<void> | undefined {
+    const listeners = scope.callbacks.handlerSet.listeners(EVENT.llmError);
+    if (listeners.length === 0) return undefined;
+    const runId = scope.callbacks.parentRunId;
+    return emit(listeners, 'handleLLMError', [error, runId, scope._parentRunId, scope.tags], runId);
+  }
+}
+
+function toLLMResult(output: AIMessage | undefined): LLMResult {
+  const message: AIMessage = output ?? { role: 'ai', content: '' };
+  const responseMetadata = (message as AIMessageChunk).responseMetadata;
+  const generation: ChatGeneration =
+    responseMetadata === undefined ? { text: message.content, message } : { text: message.content, message, generationInfo: responseMetadata };
+  return responseMetadata === undefined ? { generations: [[generation]] } : { generations: [[generation]], llmOutput: responseMetadata };
+}

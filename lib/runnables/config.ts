@@ -1,0 +1,243 @@
+import { z } from 'zod';
+import { CallbackManager } from '../callbacks/callback-manager';
+import { HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
+import type { CallbackHandler } from '../callbacks/handler';
+import { parseOrThrow } from '../internal/validation';
+
+/** Handlers for a run: a list of handlers, or a {@link CallbackManager} (which also names a parent run). */
+export type Callbacks = readonly CallbackHandler[] | CallbackManager;
+
+/**
+ * Options for one call of a runnable. Everything but `runName` and `runId` is inherited by the runs started
+ * inside it: through context in the implicit propagation modes, through the `config` argument your function
+ * receives in every mode.
+ */
+export interface RunnableConfig {
+  /** Handlers for this run and every run below it. */
+  callbacks?: Callbacks;
+  /** Tags for this run and every run below it; inherited tags and these are unioned. */
+  tags?: readonly string[];
+  /** Metadata for this run and every run below it; merged with inherited metadata, these keys winning. */
+  metadata?: Record<string, unknown>;
+  /** Name of this run in handlers and traces. Not inherited. @default the runnable's name */
+  runName?: string;
+  /** Id of this run, a UUID. Not inherited. @default a new UUIDv7 */
+  runId?: string;
+  /** Aborting it cancels this run and every run below it. */
+  signal?: AbortSignal;
+  /** How many inputs `batch` runs at once. @default unbounded */
+  maxConcurrency?: number;
+  /** Free-form values for your runnables to read, inherited and merged like `metadata`. */
+  configurable?: Record<string, unknown>;
+}
+
+/**
+ * The config a runnable body receives and the value kept in context while it runs: the inherited part of
+ * its run's config, with `callbacks` naming the run as parent. Built only by callscope, so it is trusted
+ * without validation when passed back in.
+ */
+export class RunScope implements RunnableConfig {
+  constructor(
+    /** Handlers, with `parentRunId` set to the run this scope belongs to. */
+    readonly callbacks: CallbackManager,
+    readonly tags: readonly string[],
+    readonly metadata: Readonly<Record<string, unknown>>,
+    readonly signal: AbortSignal | undefined,
+    readonly configurable: Readonly<Record<string, unknown>> | undefined,
+    readonly maxConcurrency: number | undefined,
+    /** @internal The parent of the run this scope belongs to (the run itself is `callbacks.parentRunId`). */
+    readonly _parentRunId?: string,
+    /** @internal The name of the run this scope belongs to. */
+    readonly _runName?: string,
+  ) {}
+}
+
+/** A validated user config: what {@link normalizeConfig} returns. */
+export interface NormalizedConfig {
+  readonly handlers: HandlerSet | undefined;
+  /** Set when `callbacks` was a CallbackManager with a parent run: the run to attach to. */
+  readonly parentRunId: string | undefined;
+  readonly tags: readonly string[] | undefined;
+  readonly metadata: Readonly<Record<string, unknown>> | undefined;
+  readonly runName: string | undefined;
+  readonly runId: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly maxConcurrency: number | undefined;
+  readonly configurable: Readonly<Record<string, unknown>> | undefined;
+}
+
+const handlerSchema = z.custom<CallbackHandler>(
+  (value) => value !== null && typeof value === 'object' && !Array.isArray(value),
+);
+
+const plainRecord = z.custom<Record<string, unknown>>(
+  (value) => value !== null && typeof value === 'object' && !Array.isArray(value),
+);
+
+const configSchema = z.looseObject({
+  callbacks: z.union([z.array(handlerSchema), z.instanceof(CallbackManager)]).optional(),
+  tags: z.array(z.string()).optional(),
+  metadata: plainRecord.optional(),
+  runName: z.string().min(1).optional(),
+  runId: z.uuid().optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+  maxConcurrency: z.union([z.number().int().min(1), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+  configurable: plainRecord.optional(),
+});
+
+const expectations = {
+  callbacks: 'an array of handlers or a CallbackManager',
+  tags: 'an array of strings',
+  metadata: 'a plain object',
+  runName: 'a non-empty string',
+  runId: 'a UUID string',
+  signal: 'an AbortSignal',
+  maxConcurrency: 'a whole number of at least 1 (or Infinity)',
+  configurable: 'a plain object',
+};
+
+/**
+ * Validates a user-supplied config and puts it in the shape runs merge from.
+ *
+ * @param where - how the config is called in error messages, e.g. "RunnableConfig".
+ * @throws {@link ConfigError} naming the first bad field and the value received.
+ */
+export function normalizeConfig(config: unknown, where = 'RunnableConfig'): NormalizedConfig {
+  const parsed = parseOrThrow(configSchema, config, where, expectations);
+  const callbacks = parsed.callbacks;
+  let handlers: HandlerSet | undefined;
+  let parentRunId: string | undefined;
+  if (callbacks instanceof CallbackManager) {
+    handlers = callbacks.handlerSet;
+    parentRunId = callbacks.parentRunId;
+  } else if (callbacks !== undefined && callbacks.length > 0) {
+    handlers = NO_HANDLERS.union(callbacks);
+  }
+  return {
+    handlers,
+    parentRunId,
+    tags: parsed.tags === undefined ? undefined : Object.freeze(dedupe(parsed.tags)),
+    metadata: parsed.metadata,
+    runName: parsed.runName,
+    runId: parsed.runId,
+    signal: parsed.signal,
+    maxConcurrency: parsed.maxConcurrency,
+    configurable: parsed.configurable,
+  };
+}
+
+/** Combines two normalized configs, `over` winning; used when `withConfig` is applied twice. */
+export function combineNormalized(under: NormalizedConfig, over: NormalizedConfig): NormalizedConfig {
+  return {
+    handlers: under.handlers && over.handlers ? under.handlers.union(over.handlers) : (over.handlers ?? under.handlers),
+    parentRunId: over.parentRunId ?? under.parentRunId,
+    tags: unionTags(under.tags, over.tags),
+    metadata: mergeRecords(under.metadata, over.metadata),
+    runName: over.runName ?? under.runName,
+    runId: over.runId ?? under.runId,
+    signal: combineSignals(under.signal, over.signal),
+    maxConcurrency: over.maxConcurrency ?? under.maxConcurrency,
+    configurable: mergeRecords(under.configurable, over.configurable),
+  };
+}
+
+const EMPTY_TAGS: readonly string[] = Object.freeze([]);
+const EMPTY_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/**
+ * The parent side of a new run: the inherited scope with the runnable's bound config and the call's
+ * config applied. Handlers and tags are unioned without duplicates, metadata and `configurable` merged
+ * with the later keys winning; a CallbackManager with a parent run decides the parent.
+ */
+export function mergeScope(
+  base: RunScope | undefined,
+  bound: NormalizedConfig | undefined,
+  call: NormalizedConfig | undefined,
+): RunScope | undefined {
+  if (bound === undefined && call === undefined) return base;
+  let handlers = base?.callbacks.handlerSet ?? NO_HANDLERS;
+  let parentRunId = base?.callbacks.parentRunId;
+  let tags = base?.tags ?? EMPTY_TAGS;
+  let metadata = base?.metadata ?? EMPTY_METADATA;
+  let signal = base?.signal;
+  let configurable = base?.configurable;
+  let maxConcurrency = base?.maxConcurrency;
+  for (const layer of [bound, call]) {
+    if (layer === undefined) continue;
+    if (layer.handlers !== undefined) handlers = handlers.union(layer.handlers);
+    if (layer.parentRunId !== undefined) parentRunId = layer.parentRunId;
+    if (layer.tags !== undefined) tags = unionTags(tags, layer.tags) ?? EMPTY_TAGS;
+    if (layer.metadata !== undefined) metadata = mergeRecords(metadata, layer.metadata) ?? EMPTY_METADATA;
+    if (layer.signal !== undefined) signal = combineSignals(signal, layer.signal);
+    if (layer.configurable !== undefined) configurable = mergeRecords(configurable, layer.configurable);
+    if (layer.maxConcurrency !== undefined) maxConcurrency = layer.maxConcurrency;
+  }
+  return new RunScope(
+    new CallbackManager(handlers, { parentRunId }),
+    tags,
+    metadata,
+    signal,
+    configurable,
+    maxConcurrency,
+  );
+}
+
+/**
+ * The scope a run's body sees: the parent side, with the run itself as the parent of what it starts.
+ * It doubles as the run's record: its id, its parent's id and its name.
+ */
+export function childScope(parent: RunScope | undefined, runId: string, runName: string): RunScope {
+  if (parent === undefined) {
+    return new RunScope(
+      new CallbackManager(NO_HANDLERS, { parentRunId: runId }),
+      EMPTY_TAGS,
+      EMPTY_METADATA,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      runName,
+    );
+  }
+  return new RunScope(
+    new CallbackManager(parent.callbacks.handlerSet, { parentRunId: runId }),
+    parent.tags,
+    parent.metadata,
+    parent.signal,
+    parent.configurable,
+    parent.maxConcurrency,
+    parent.callbacks.parentRunId,
+    runName,
+  );
+}
+
+function dedupe(tags: readonly string[]): string[] {
+  return tags.length < 2 ? [...tags] : [...new Set(tags)];
+}
+
+function unionTags(a: readonly string[] | undefined, b: readonly string[] | undefined): readonly string[] | undefined {
+  if (a === undefined || a.length === 0) return b ?? a;
+  if (b === undefined || b.length === 0) return a;
+  let merged: string[] | undefined;
+  for (const tag of b) {
+    if (a.includes(tag) || merged?.includes(tag)) continue;
+    (merged ??= [...a]).push(tag);
+  }
+  return merged ? Object.freeze(merged) : a;
+}
+
+function mergeRecords(
+  a: Readonly<Record<string, unknown>> | undefined,
+  b: Readonly<Record<string, unknown>> | undefined,
+): Readonly<Record<string, unknown>> | undefined {
+  if (a === undefined || Object.keys(a).length === 0) return b ?? a;
+  if (b === undefined || Object.keys(b).length === 0) return a;
+  return Object.freeze({ ...a, ...b });
+}
+
+// A child given its own signal must still stop when an inherited one aborts.
+function combineSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  if (a === undefined || a === b) return b;
+  if (b === undefined) return a;
+  return AbortSignal.any([a, b]);
+}

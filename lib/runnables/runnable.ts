@@ -1,0 +1,290 @@
+import { EVENT, emit } from '../callbacks/dispatch';
+import type { Serialized } from '../callbacks/handler';
+import { ConfigError, describeValue } from '../errors';
+import { combineNormalized, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
+import { combineStream, executeRun, inheritedScope, streamRun, type RunTarget } from './run';
+
+/** Options of {@link Runnable.batch}. */
+export interface BatchOptions {
+  /**
+   * Resolve with the error in place of a failed input's output instead of rejecting on the first failure.
+   * @default false
+   */
+  returnExceptions?: boolean;
+}
+
+/** A runnable accepted where a function could be given too: `pipe`, `RunnableSequence.from`. */
+export type RunnableLike<TInput, TOutput> =
+  | Runnable<TInput, TOutput>
+  | ((input: TInput, config: RunnableConfig) => TOutput | Promise<TOutput>);
+
+type SequenceFactory = <TInput, TOutput>(steps: readonly RunnableLike<unknown, unknown>[]) => Runnable<TInput, TOutput>;
+let sequenceFactory: SequenceFactory | undefined;
+
+/** @internal Lets `RunnableSequence` provide `pipe` without a circular import. */
+export function registerSequenceFactory(factory: SequenceFactory): void {
+  sequenceFactory = factory;
+}
+
+/**
+ * A unit of work that reports its runs to callback handlers. Every call is a run: handlers get a start
+ * event, then an end or error event, with the run linked to the run it was called from. Inside the body,
+ * the run's config is active in context (in the implicit propagation modes), so runnables called there
+ * without `config` still link to it and inherit its handlers, tags, metadata and signal.
+ *
+ * Subclass it by implementing {@link Runnable._invoke}; most code uses {@link RunnableLambda},
+ * {@link RunnableGenerator}, {@link RunnableSequence} or `tool()` instead.
+ */
+export abstract class Runnable<TInput = unknown, TOutput = unknown> implements RunTarget<TInput, TOutput> {
+  /** Name of this runnable's runs in handlers and traces. */
+  name: string;
+  /** @internal Config attached with `withConfig`/`withCallbacks`, already validated. */
+  boundConfig: NormalizedConfig | undefined;
+  private serializedCache: Serialized | undefined;
+
+  /** @param name - name of this runnable's runs; defaults to the class name. */
+  constructor(name?: string) {
+    this.name = name ?? new.target.name;
+    this.boundConfig = undefined;
+    this.serializedCache = undefined;
+  }
+
+  /**
+   * The body of a run: computes the output for one input. `config` is the run's scope; pass it to
+   * runnables you call to link them in every propagation mode, including `'explicit'`.
+   */
+  abstract _invoke(input: TInput, config: RunnableConfig): Promise<TOutput> | TOutput;
+
+  /**
+   * Runs once on `input`.
+   *
+   * @param input - the input.
+   * @param config - handlers, tags, metadata, signal and more for this run and the runs below it.
+   * @returns the output.
+   * @throws {@link ConfigError} (as a rejection) when `config` is invalid; {@link AbortError} when the signal
+   *   aborts; otherwise whatever the body throws, unchanged.
+   * @example
+   * ```ts
+   * const shout = RunnableLambda.from((text: string) => text.toUpperCase());
+   * await shout.invoke('hi', { callbacks: [tracer], tags: ['demo'] }); // 'HI'
+   * ```
+   */
+  invoke(input: TInput, config?: RunnableConfig): Promise<TOutput> {
+    return executeRun(this, input, config);
+  }
+
+  /**
+   * Runs once per input, at most `config.maxConcurrency` at a time, each input a run of its own.
+   *
+   * @param inputs - the inputs.
+   * @param config - one config for all runs, or one per input (`runId` only in per-input configs).
+   * @param options - see {@link BatchOptions}.
+   * @returns the outputs, in input order.
+   * @throws {@link ConfigError} when `inputs` is not an array, `config` has the wrong shape, or one `runId`
+   *   would be shared by several runs.
+   */
+  batch(inputs: readonly TInput[], config?: RunnableConfig | readonly RunnableConfig[], options?: BatchOptions & { returnExceptions?: false }): Promise<TOutput[]>;
+  batch(inputs: readonly TInput[], config: RunnableConfig | readonly RunnableConfig[] | undefined, options: BatchOptions & { returnExceptions: true }): Promise<(TOutput | Error)[]>;
+  async batch(
+    inputs: readonly TInput[],
+    config?: RunnableConfig | readonly RunnableConfig[],
+    options: BatchOptions = {},
+  ): Promise<(TOutput | Error)[]> {
+    if (!Array.isArray(inputs)) {
+      throw new ConfigError('inputs', inputs, `Expected \`inputs\` of batch() to be an array, got ${describeValue(inputs)}.`, {
+        code: 'INVALID_ARGUMENT',
+      });
+    }
+    const configs = configsFor(inputs.length, config);
+    const limit = concurrencyLimit(config, inheritedScope(undefined));
+    const results = new Array<TOutput | Error>(inputs.length);
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const worker = async (): Promise<void> => {
+      while (next < inputs.length && failure === undefined) {
+        const index = next++;
+        try {
+          results[index] = await this.invoke(inputs[index] as TInput, configs[index]);
+        } catch (error) {
+          if (options.returnExceptions === true) results[index] = toError(error);
+          else failure ??= { error };
+        }
+      }
+    };
+    const workers: Promise<void>[] = [];
+    for (let i = 0; i < Math.min(limit, inputs.length); i++) workers.push(worker());
+    await Promise.all(workers);
+    if (failure !== undefined) throw failure.error;
+    return results;
+  }
+
+  /**
+   * Runs once on `input` and yields the output as it is produced. Runnables that cannot stream yield their
+   * whole output as one chunk. The run is linked to the run active when `stream` was called, even if the
+   * chunks are consumed elsewhere.
+   *
+   * @returns an async iterable of chunks (awaiting it first, as LangChain code does, also works).
+   * @throws {@link ConfigError} (when iterated) if `config` is invalid.
+   */
+  stream(input: TInput, config?: RunnableConfig): AsyncGenerator<TOutput, void, undefined> {
+    return streamRun(this, config, inheritedScope(config), input, (scope) => this._stream(input, scope));
+  }
+
+  /**
+   * @internal Streams one run over a streamed input (used by sequences). Runnables that cannot transform
+   * read the whole input first, then run on it.
+   */
+  _transformRun(inputs: AsyncIterable<TInput>, scope: RunScope): AsyncGenerator<TOutput, void, undefined> {
+    return defaultTransform(this, inputs, scope);
+  }
+
+  /**
+   * The chunks of one run. Override to stream; the default yields the whole output of `_invoke` once.
+   * Runs inside the run's context.
+   */
+  _stream(input: TInput, config: RunnableConfig): AsyncIterator<TOutput> {
+    return invokeOnce(this, input, config);
+  }
+
+  /**
+   * A sequence that feeds this runnable's output to `next`.
+   *
+   * @example
+   * ```ts
+   * const chain = prompt.pipe(model).pipe((message) => message.content);
+   * ```
+   */
+  pipe<TNext>(next: RunnableLike<TOutput, TNext>): Runnable<TInput, TNext> {
+    if (sequenceFactory === undefined) throw new Error('callscope: RunnableSequence is not loaded; import callscope from its entry point.');
+    return sequenceFactory<TInput, TNext>([this as Runnable<unknown, unknown>, next as RunnableLike<unknown, unknown>]);
+  }
+
+  /**
+   * A copy of this runnable (same class, same fields) whose runs all use `config`: handlers and tags are
+   * added to the call's, metadata merged (the call's keys win).
+   *
+   * @throws {@link ConfigError} when `config` is invalid or sets `runId` (every run needs its own id).
+   */
+  withConfig(config: RunnableConfig): this {
+    const normalized = normalizeConfig(config, 'withConfig() config');
+    if (normalized.runId !== undefined) {
+      throw new ConfigError(
+        'runId',
+        normalized.runId,
+        'withConfig() cannot bind `runId`: every run needs its own id. Pass `runId` to invoke() instead.',
+      );
+    }
+    const copy = Object.assign(Object.create(Object.getPrototypeOf(this) as object) as this, this);
+    copy.boundConfig = this.boundConfig === undefined ? normalized : combineNormalized(this.boundConfig, normalized);
+    return copy;
+  }
+
+  /** How this runnable describes itself to handlers: LangChain's `Serialized` shape, ending with its name. */
+  get serialized(): Serialized {
+    this.serializedCache ??= Object.freeze({
+      lc: 1 as const,
+      type: 'not_implemented' as const,
+      id: Object.freeze(['callscope', this.kind, this.name]),
+    });
+    return this.serializedCache;
+  }
+
+  /** @internal The family used in `serialized.id`. */
+  protected get kind(): string {
+    return 'runnables';
+  }
+
+  /** @internal */
+  _emitStart(scope: RunScope, input: TInput | undefined): Promise<void> | undefined {
+    const listeners = scope.callbacks.handlerSet.listeners(EVENT.chainStart);
+    if (listeners.length === 0) return undefined;
+    const runId = scope.callbacks.parentRunId;
+    return emit(
+      listeners,
+      'handleChainStart',
+      [this.serialized, coerceToDict(input, 'input'), runId, scope._parentRunId, scope.tags, scope.metadata, undefined, scope._runName],
+      runId,
+    );
+  }
+
+  /** @internal */
+  _emitEnd(scope: RunScope, output: TOutput | undefined): Promise<void> | undefined {
+    const listeners = scope.callbacks.handlerSet.listeners(EVENT.chainEnd);
+    if (listeners.length === 0) return undefined;
+    const runId = scope.callbacks.parentRunId;
+    return emit(listeners, 'handleChainEnd', [coerceToDict(output, 'output'), runId, scope._parentRunId, scope.tags], runId);
+  }
+
+  /** @internal */
+  _emitError(scope: RunScope, error: unknown): Promise<void> | undefined {
+    const listeners = scope.callbacks.handlerSet.listeners(EVENT.chainError);
+    if (listeners.length === 0) return undefined;
+    const runId = scope.callbacks.parentRunId;
+    return emit(listeners, 'handleChainError', [error, runId, scope._parentRunId, scope.tags], runId);
+  }
+}
+
+// LangChain hands chain handlers objects: a non-object value `v` becomes `{ input: v }` / `{ output: v }`.
+function coerceToDict(value: unknown, key: string): Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : { [key]: value };
+}
+
+async function* invokeOnce<TInput, TOutput>(
+  runnable: Runnable<TInput, TOutput>,
+  input: TInput,
+  config: RunnableConfig,
+): AsyncGenerator<TOutput, void, undefined> {
+  yield await runnable._invoke(input, config);
+}
+
+async function* defaultTransform<TInput, TOutput>(
+  runnable: Runnable<TInput, TOutput>,
+  inputs: AsyncIterable<TInput>,
+  scope: RunScope,
+): AsyncGenerator<TOutput, void, undefined> {
+  const input = await combineStream(inputs);
+  yield* runnable.stream(input, scope);
+}
+
+function configsFor(count: number, config: RunnableConfig | readonly RunnableConfig[] | undefined): (RunnableConfig | undefined)[] {
+  if (Array.isArray(config)) {
+    if (config.length !== count) {
+      throw new ConfigError(
+        'config',
+        config,
+        `Expected one config per input in batch(): got ${config.length} configs for ${count} inputs.`,
+        { code: 'INVALID_ARGUMENT' },
+      );
+    }
+    return config as RunnableConfig[];
+  }
+  const single = config as RunnableConfig | undefined;
+  if (single?.runId !== undefined && count > 1) {
+    throw new ConfigError(
+      'runId',
+      single.runId,
+      'A single config with `runId` cannot be shared by the runs of batch(): give one config per input instead.',
+    );
+  }
+  return new Array<RunnableConfig | undefined>(count).fill(single);
+}
+
+function concurrencyLimit(config: RunnableConfig | readonly RunnableConfig[] | undefined, inherited: RunScope | undefined): number {
+  const first: unknown = Array.isArray(config) ? config[0] : config;
+  const explicit = first instanceof RunScope ? first.maxConcurrency : (first as RunnableConfig | undefined)?.maxConcurrency;
+  if (explicit !== undefined && !(Number.isInteger(explicit) && explicit >= 1) && explicit !== Number.POSITIVE_INFINITY) {
+    throw new ConfigError(
+      'maxConcurrency',
+      explicit,
+      `Invalid RunnableConfig: expected \`maxConcurrency\` to be a whole number of at least 1 (or Infinity), got ${describeValue(explicit)}.`,
+    );
+  }
+  return explicit ?? inherited?.maxConcurrency ?? Number.POSITIVE_INFINITY;
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+

@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import type { HandlerMethodName, CallbackHandler } from '../callbacks/handler';
+import {
+  createAsyncLocalStorageBackend,
+  createClsHookedBackend,
+  createExplicitBackend,
+  type ContextBackend,
+  type PropagationMode,
+} from '../context';
+import { parseOrThrow } from '../internal/validation';
+
+/** A handler method that threw or rejected, as given to `onHandlerError`. */
+export interface HandlerErrorReport {
+  /** The handler that failed. */
+  readonly handler: CallbackHandler;
+  /** Its name (`handler.name`, or its class name). */
+  readonly handlerName: string;
+  /** The method that failed, such as `handleChainStart`. */
+  readonly event: HandlerMethodName;
+  /** The run the event belonged to. */
+  readonly runId: string | undefined;
+  /** What the handler threw. */
+  readonly error: unknown;
+}
+
+/** Process-wide settings, read with {@link getConfiguration} and changed with {@link configure}. */
+export interface CallscopeConfiguration {
+  /**
+   * How runs find their parent and inherited handlers.
+   * - `'async-local-storage'`: implicitly, through Node's AsyncLocalStorage.
+   * - `'cls-hooked'`: implicitly, through a `cls-hooked` namespace (loaded on first use).
+   * - `'explicit'`: only through the `config` argument, as LangChain behaves where no implicit context exists.
+   * @default 'async-local-storage'
+   */
+  readonly propagation: PropagationMode;
+  /**
+   * Called when a handler method throws or rejects (and the handler did not ask for `raiseError`).
+   * When unset, callscope prints one `console.warn` per handler and event name.
+   * @default undefined
+   */
+  readonly onHandlerError: ((report: HandlerErrorReport) => void) | undefined;
+}
+
+/** Options accepted by {@link configure}: any subset of {@link CallscopeConfiguration}. */
+export type ConfigureOptions = Partial<CallscopeConfiguration>;
+
+const configureSchema = z.strictObject({
+  propagation: z.enum(['async-local-storage', 'cls-hooked', 'explicit']).optional(),
+  onHandlerError: z
+    .custom<(report: HandlerErrorReport) => void>((value) => value === undefined || typeof value === 'function')
+    .optional(),
+});
+
+const expectations = {
+  propagation: "one of 'async-local-storage', 'cls-hooked', 'explicit'",
+  onHandlerError: 'a function receiving a HandlerErrorReport',
+};
+
+let settings: CallscopeConfiguration = Object.freeze({
+  propagation: 'async-local-storage',
+  onHandlerError: undefined,
+});
+
+let backend: ContextBackend<unknown> = createAsyncLocalStorageBackend();
+
+/**
+ * Changes process-wide settings; fields you leave out keep their current value. Call it once at start-up:
+ * runs already in flight keep the context they started with, but runs started after a mode change use
+ * the new mode.
+ *
+ * @param options - the settings to change.
+ * @returns the settings now in force.
+ * @throws {@link ConfigError} when an option has the wrong type or an unknown name.
+ * @throws {@link CallscopeError} with code `BACKEND_UNAVAILABLE` when `cls-hooked` cannot be loaded.
+ * @example
+ * ```ts
+ * configure({ propagation: 'explicit' }); // reproduce LangChain's behaviour without implicit context
+ * ```
+ */
+export function configure(options: ConfigureOptions): CallscopeConfiguration {
+  const parsed = parseOrThrow(configureSchema, options, 'configure() options', expectations);
+  const next: CallscopeConfiguration = Object.freeze({
+    propagation: parsed.propagation ?? settings.propagation,
+    onHandlerError: 'onHandlerError' in parsed ? parsed.onHandlerError : settings.onHandlerError,
+  });
+  if (next.propagation !== backend.mode) backend = createBackend(next.propagation);
+  settings = next;
+  return settings;
+}
+
+/**
+ * The settings in force.
+ *
+ * @returns a frozen copy; change settings with {@link configure}.
+ */
+export function getConfiguration(): CallscopeConfiguration {
+  return settings;
+}
+
+/** The context backend of the current propagation mode. Internal: read on every run. */
+export function currentBackend<TValue>(): ContextBackend<TValue> {
+  return backend as ContextBackend<TValue>;
+}
+
+function createBackend(mode: PropagationMode): ContextBackend<unknown> {
+  switch (mode) {
+    case 'async-local-storage':
+      return createAsyncLocalStorageBackend();
+    case 'cls-hooked':
+      return createClsHookedBackend();
+    case 'explicit':
+      return createExplicitBackend();
+  }
+}

@@ -1,0 +1,1 @@
+export { StructuredTool, tool, type ToolFunction, type ToolOptions, type ToolSchema } from './tool';

@@ -1,0 +1,1 @@
+export { RunCollector, type CollectedRun, type RunType } from './run-collector';
