@@ -58,7 +58,8 @@ export async function executeRun<TInput, TOutput>(
   const scope = openScope(target, config, inheritedScope(config));
   const signal = scope.signal;
   if (signal?.aborted) throw new AbortError(scope._runName ?? target.name, signal.reason);
-  await emitStart(target, scope, input);
+  const started = emitStart(target, scope, input);
+  if (started !== undefined) await started;
   let output: TOutput;
   try {
     const result = currentBackend<RunScope>().with(scope, callBody, target, input, scope);
@@ -74,25 +75,30 @@ export async function executeRun<TInput, TOutput>(
 }
 
 /**
- * Emits the start event. If a `raiseError` handler fails it, the run is over before it began: the other
- * handlers, which saw the start, get an error event so every start they see is closed.
+ * Emits the start event; returns a promise only when a handler is async. If a `raiseError` handler fails
+ * it, the run is over before it began: the other handlers, which saw the start, get an error event so
+ * every start they see is closed, and the returned promise rejects with the handler's error.
  */
-export async function emitStart<TInput, TOutput>(
+export function emitStart<TInput, TOutput>(
   target: RunTarget<TInput, TOutput>,
   scope: RunScope,
   input: TInput | undefined,
-): Promise<void> {
+): Promise<void> | undefined {
   try {
     const started = target._emitStart(scope, input);
-    if (started !== undefined) await started;
+    return started === undefined ? undefined : started.catch((error: unknown) => closeFailedStart(target, scope, error));
   } catch (error) {
-    try {
-      await target._emitError(scope, error);
-    } catch {
-      // The run already fails with the first handler error; a second one adds nothing.
-    }
-    throw error;
+    return closeFailedStart(target, scope, error);
   }
+}
+
+async function closeFailedStart<TInput, TOutput>(target: RunTarget<TInput, TOutput>, scope: RunScope, error: unknown): Promise<never> {
+  try {
+    await target._emitError(scope, error);
+  } catch {
+    // The run already fails with the first handler error; a second one adds nothing.
+  }
+  throw error;
 }
 
 /**
@@ -150,7 +156,8 @@ export async function* streamRun<TInput, TOutput>(
   const scope = openScope(target, config, inherited);
   const signal = scope.signal;
   if (signal?.aborted) throw new AbortError(scope._runName ?? target.name, signal.reason);
-  await emitStart(target, scope, startInput);
+  const started = emitStart(target, scope, startInput);
+  if (started !== undefined) await started;
   const backend = currentBackend<RunScope>();
   let iterator: AsyncIterator<TOutput> | undefined;
   let combined: TOutput | undefined;
