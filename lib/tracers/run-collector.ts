@@ -52,6 +52,8 @@ export class RunCollector extends BaseCallbackHandler {
   /** Finished root runs, in the order they finished. */
   readonly runs: CollectedRun[] = [];
   private readonly open = new Map<string, CollectedRun>();
+  // Every run this collector holds, open or finished, so a late child still finds its parent.
+  private readonly known = new Map<string, CollectedRun>();
 
   override handleChainStart(
     serialized: Serialized,
@@ -175,7 +177,8 @@ export class RunCollector extends BaseCallbackHandler {
       children: [],
     };
     this.open.set(runId, run);
-    const parent = parentRunId === undefined ? undefined : this.open.get(parentRunId);
+    this.known.set(runId, run);
+    const parent = parentRunId === undefined ? undefined : this.known.get(parentRunId);
     parent?.children.push(run);
   }
 
@@ -186,12 +189,7 @@ export class RunCollector extends BaseCallbackHandler {
     run.outputs = outputs;
     run.error = error;
     run.endTime = Date.now();
-    const parentOpen = run.parentRunId !== undefined && this.open.has(run.parentRunId);
-    if (!parentOpen && !this.isDescendantOfKnown(run)) this.runs.push(run);
-  }
-
-  // A child that outlives its parent (started without being awaited) stays in its parent's children.
-  private isDescendantOfKnown(run: CollectedRun): boolean {
-    return run.parentRunId !== undefined && this.allRuns().some((known) => known.id === run.parentRunId);
+    // A run whose parent this collector holds is already in that parent's children.
+    if (run.parentRunId === undefined || !this.known.has(run.parentRunId)) this.runs.push(run);
   }
 }
