@@ -20,7 +20,7 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, what: stri
 }
 
 function toConfigError(error: z.ZodError, input: unknown, what: string, expectations: Expectations): ConfigError {
-  const issue = error.issues[0];
+  const issue = deepest(error.issues[0]);
   if (issue === undefined) return new ConfigError('(root)', input, `Invalid ${what}.`, { cause: error });
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? '';
@@ -45,12 +45,30 @@ function toConfigError(error: z.ZodError, input: unknown, what: string, expectat
   const expected = expectations[field];
   const fieldValue = valueAt(input, [field]);
   let message = expected
-    ? `Invalid ${what}: expected \`${field}\` to be ${expected}, got ${describeValue(fieldValue)}`
-    : `Invalid ${what}: \`${field}\` ${issue.message}, got ${describeValue(fieldValue)}`;
+    ? `Expected \`${field}\` to be ${expected}, got ${describeValue(fieldValue)}`
+    : `Invalid \`${field}\`: ${issue.message}, got ${describeValue(fieldValue)}`;
   if (issue.path.length > 1) {
     message += ` (at ${formatPath(issue.path)}: got ${describeValue(valueAt(input, issue.path))})`;
   }
-  return new ConfigError(pathText(issue.path), fieldValue, `${message}.`, { cause: error });
+  return new ConfigError(pathText(issue.path), fieldValue, `${message} in ${what}.`, { cause: error });
+}
+
+type Issue = z.core.$ZodIssue;
+
+// For a union, the branch that got furthest into the value says best what is wrong with it. Zod reports
+// the branches' paths relative to the union.
+function deepest(issue: Issue | undefined): Issue | undefined {
+  if (issue === undefined || issue.code !== 'invalid_union') return issue;
+  let best: Issue = issue;
+  let bestDepth = 0;
+  for (const branch of issue.errors) {
+    const candidate = deepest(branch[0]);
+    if (candidate !== undefined && candidate.path.length > bestDepth) {
+      best = { ...candidate, path: [...issue.path, ...candidate.path] };
+      bestDepth = candidate.path.length;
+    }
+  }
+  return best;
 }
 
 function pathText(path: readonly PropertyKey[]): string {
