@@ -13,6 +13,7 @@ export type { PropagationMode } from './context';
 export { AsyncCallbackHandler, BaseCallbackHandler, CallbackManager, awaitAllCallbacks, dispatchCustomEvent } from './callbacks';
 export type {
   CallbackHandler,
+  CallbackHandlerLike,
   CallbackHandlerMethods,
   CallbackHandlerOptions,
   CallbackManagerOptions,

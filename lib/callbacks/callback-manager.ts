@@ -1,6 +1,6 @@
 import { ConfigError, describeValue } from '../errors';
 import { HandlerSet, NO_HANDLERS } from './dispatch';
-import type { CallbackHandler } from './handler';
+import type { CallbackHandler, CallbackHandlerLike } from './handler';
 
 /** Options of {@link CallbackManager}. */
 export interface CallbackManagerOptions {
@@ -34,12 +34,12 @@ export class CallbackManager {
    * @param options - see {@link CallbackManagerOptions}.
    * @throws {@link ConfigError} when `handlers` is not an array of handler objects.
    */
-  constructor(handlers: readonly CallbackHandler[] | HandlerSet = [], options: CallbackManagerOptions = {}) {
+  constructor(handlers: readonly CallbackHandlerLike[] | HandlerSet = [], options: CallbackManagerOptions = {}) {
     if (handlers instanceof HandlerSet) {
       this.handlerSet = handlers;
     } else {
       assertHandlers(handlers, 'handlers');
-      this.handlerSet = handlers.length === 0 ? NO_HANDLERS : NO_HANDLERS.union(handlers);
+      this.handlerSet = handlers.length === 0 ? NO_HANDLERS : NO_HANDLERS.union(handlers as readonly CallbackHandler[]);
     }
     this.parentRunId = options.parentRunId;
   }
@@ -55,15 +55,15 @@ export class CallbackManager {
    *
    * @throws {@link ConfigError} when `handlers` is not an array of handler objects.
    */
-  withHandlers(handlers: readonly CallbackHandler[]): CallbackManager {
+  withHandlers(handlers: readonly CallbackHandlerLike[]): CallbackManager {
     assertHandlers(handlers, 'handlers');
-    const set = this.handlerSet.union(handlers);
+    const set = this.handlerSet.union(handlers as readonly CallbackHandler[]);
     return set === this.handlerSet ? this : new CallbackManager(set, { parentRunId: this.parentRunId });
   }
 }
 
 /** @throws {@link ConfigError} unless `handlers` is an array of non-null objects. */
-export function assertHandlers(handlers: unknown, field: string): asserts handlers is readonly CallbackHandler[] {
+export function assertHandlers(handlers: unknown, field: string): asserts handlers is readonly CallbackHandlerLike[] {
   if (!Array.isArray(handlers)) {
     throw new ConfigError(
       field,

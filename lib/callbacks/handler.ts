@@ -150,6 +150,12 @@ export interface CallbackHandlerOptions {
  */
 export type CallbackHandler = CallbackHandlerMethods & CallbackHandlerOptions & { readonly name?: string };
 
+/**
+ * What `callbacks` accepts: a {@link CallbackHandler}, or any named handler object whose method types are
+ * declared by another library (a LangChain.js tracer, say) but whose run-time signatures match LangChain's.
+ */
+export type CallbackHandlerLike = CallbackHandler | { readonly name: string };
+
 /** Names of the handler methods callscope calls. */
 export type HandlerMethodName = keyof CallbackHandlerMethods;
 

@@ -2,6 +2,7 @@ export {
   AsyncCallbackHandler,
   BaseCallbackHandler,
   type CallbackHandler,
+  type CallbackHandlerLike,
   type CallbackHandlerMethods,
   type CallbackHandlerOptions,
   type ChainValues,

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { CallbackManager } from '../callbacks/callback-manager';
 import { HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
-import type { CallbackHandler } from '../callbacks/handler';
+import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler';
 import { parseOrThrow } from '../internal/validation';
 
 /** Handlers for a run: a list of handlers, or a {@link CallbackManager} (which also names a parent run). */
-export type Callbacks = readonly CallbackHandler[] | CallbackManager;
+export type Callbacks = readonly CallbackHandlerLike[] | CallbackManager;
 
 /**
  * Options for one call of a runnable. Everything but `runName` and `runId` is inherited by the runs started
@@ -111,7 +111,7 @@ export function normalizeConfig(config: unknown, where = 'RunnableConfig'): Norm
     handlers = callbacks.handlerSet;
     parentRunId = callbacks.parentRunId;
   } else if (callbacks !== undefined && callbacks.length > 0) {
-    handlers = NO_HANDLERS.union(callbacks);
+    handlers = NO_HANDLERS.union(callbacks as readonly CallbackHandler[]);
   }
   return {
     handlers,
