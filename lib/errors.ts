@@ -149,7 +149,7 @@ export function describeValue(value: unknown): string {
       shown = `[object ${value.constructor.name}]`;
     } else {
       const json = JSON.stringify(value);
-      shown = json === undefined ? String(value) : json.length > 60 ? `${json.slice(0, 57)}...` : json;
+      shown = json === undefined ? Object.prototype.toString.call(value) : json.length > 60 ? `${json.slice(0, 57)}...` : json;
     }
   } catch {
     shown = Object.prototype.toString.call(value);

@@ -39,7 +39,7 @@ export class CallbackManager {
       this.handlerSet = handlers;
     } else {
       assertHandlers(handlers, 'handlers');
-      this.handlerSet = handlers.length === 0 ? NO_HANDLERS : NO_HANDLERS.union(handlers as readonly CallbackHandler[]);
+      this.handlerSet = handlers.length === 0 ? NO_HANDLERS : NO_HANDLERS.union(handlers);
     }
     this.parentRunId = options.parentRunId;
   }
@@ -57,7 +57,7 @@ export class CallbackManager {
    */
   withHandlers(handlers: readonly CallbackHandlerLike[]): CallbackManager {
     assertHandlers(handlers, 'handlers');
-    const set = this.handlerSet.union(handlers as readonly CallbackHandler[]);
+    const set = this.handlerSet.union(handlers);
     return set === this.handlerSet ? this : new CallbackManager(set, { parentRunId: this.parentRunId });
   }
 }

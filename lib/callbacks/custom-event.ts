@@ -1,5 +1,5 @@
 import { ConfigError, describeValue, NoActiveRunError } from '../errors';
-import { RunScope, type RunnableConfig } from '../runnables/config';
+import { mergeScope, normalizeConfig, RunScope, type RunnableConfig } from '../runnables/config';
 import { currentBackend } from '../settings';
 import { EVENT, emit } from './dispatch';
 
@@ -27,8 +27,11 @@ export async function dispatchCustomEvent(name: string, data: unknown, config?: 
       code: 'INVALID_ARGUMENT',
     });
   }
-  const scope = config instanceof RunScope ? config : currentBackend<RunScope>().active();
-  if (scope === undefined) {
+  const active = currentBackend<RunScope>().active();
+  // A copy of a run's config (`{ ...config, tags }`) still names its run through `callbacks.parentRunId`.
+  const scope =
+    config === undefined || config instanceof RunScope ? (config ?? active) : mergeScope(active, undefined, normalizeConfig(config));
+  if (scope?.callbacks.parentRunId === undefined) {
     throw new NoActiveRunError(
       `dispatchCustomEvent('${name}') was called outside any run${config === undefined ? '' : ' with a config that does not come from a run'}. ` +
         'Call it inside a runnable, tool or chat model, and pass the config argument your function received ' +

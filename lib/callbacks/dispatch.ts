@@ -165,10 +165,13 @@ function emitFrom(
     let called: HandlerMethodName = method;
     let result: unknown;
     try {
+      // Methods are read off the handler and called with it as `this` below (`apply(handler, ...)`).
+      // eslint-disable-next-line @typescript-eslint/unbound-method
       let fn = handler[method] as ((...a: unknown[]) => unknown) | undefined;
       let callArgs = args;
       if (fn === undefined && fallbackArgs !== undefined) {
         called = 'handleLLMStart';
+        // eslint-disable-next-line @typescript-eslint/unbound-method
         fn = handler.handleLLMStart as (...a: unknown[]) => unknown;
         callArgs = fallbackArgs;
       }

@@ -1,4 +1,4 @@
-import type { Namespace } from 'cls-hooked';
+import type * as ClsHooked from 'cls-hooked';
 import { CallscopeError } from '../errors';
 import type { ContextBackend } from './backend';
 
@@ -30,11 +30,11 @@ export function createClsHookedBackend<TValue>(): ContextBackend<TValue> {
   };
 }
 
-function loadNamespace(): Namespace {
-  let cls: typeof import('cls-hooked');
+function loadNamespace(): ClsHooked.Namespace {
+  let cls: typeof ClsHooked;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberately lazy, see above
-    cls = require('cls-hooked') as typeof import('cls-hooked');
+    cls = require('cls-hooked') as typeof ClsHooked;
   } catch (error) {
     throw new CallscopeError(
       'BACKEND_UNAVAILABLE',

@@ -57,14 +57,8 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
    *
    * @throws {@link ConfigError} (as a rejection) when `input` or `config` is malformed.
    */
-  override invoke(input: ChatModelInput, config?: RunnableConfig): Promise<AIMessage> {
-    let messages: readonly ChatMessage[];
-    try {
-      messages = toMessages(input);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return executeRun(this, messages, config);
+  override async invoke(input: ChatModelInput, config?: RunnableConfig): Promise<AIMessage> {
+    return executeRun(this, toMessages(input), config);
   }
 
   /** Streams the answer to `input` chunk by chunk; each chunk is an AI message holding one token. */

@@ -52,7 +52,7 @@ export function toMessages(input: ChatModelInput): readonly ChatMessage[] {
       );
     }
   }
-  return input;
+  return input as readonly ChatMessage[];
 }
 
 /**

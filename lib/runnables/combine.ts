@@ -6,7 +6,7 @@
  */
 export function combineChunks(previous: unknown, next: unknown): unknown {
   if (typeof previous === 'string' && typeof next === 'string') return previous + next;
-  if (Array.isArray(previous) && Array.isArray(next)) return [...previous, ...next];
+  if (Array.isArray(previous) && Array.isArray(next)) return [...(previous as unknown[]), ...(next as unknown[])];
   if (isPlainObject(previous) && isPlainObject(next)) {
     if (isMessageChunk(previous) && isMessageChunk(next) && previous.role === next.role) {
       return { ...previous, ...next, content: previous.content + next.content };

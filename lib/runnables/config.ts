@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CallbackManager } from '../callbacks/callback-manager';
-import { HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
+import { type HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
 import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler';
 import { parseOrThrow } from '../internal/validation';
 
@@ -111,7 +111,7 @@ export function normalizeConfig(config: unknown, where = 'RunnableConfig'): Norm
     handlers = callbacks.handlerSet;
     parentRunId = callbacks.parentRunId;
   } else if (callbacks !== undefined && callbacks.length > 0) {
-    handlers = NO_HANDLERS.union(callbacks as readonly CallbackHandler[]);
+    handlers = NO_HANDLERS.union(callbacks);
   }
   return {
     handlers,
@@ -239,5 +239,14 @@ function mergeRecords(
 function combineSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
   if (a === undefined || a === b) return b;
   if (b === undefined) return a;
-  return AbortSignal.any([a, b]);
+  if (typeof AbortSignal.any === 'function') return AbortSignal.any([a, b]);
+  // Node before 18.17 / 20.3 has no AbortSignal.any.
+  const controller = new AbortController();
+  const forward = (source: AbortSignal) => () => controller.abort(source.reason);
+  if (a.aborted || b.aborted) controller.abort(a.aborted ? a.reason : b.reason);
+  else {
+    a.addEventListener('abort', forward(a), { once: true });
+    b.addEventListener('abort', forward(b), { once: true });
+  }
+  return controller.signal;
 }

@@ -60,10 +60,8 @@ export class RunnableGenerator<TInput, TOutput> extends Runnable<TInput, TOutput
 
   /** Runs on `input` and returns all chunks combined. */
   override async invoke(input: TInput, config?: RunnableConfig): Promise<TOutput> {
-    let combined: TOutput | undefined;
     const chunks = streamRun(this, config, inheritedScope(config), input, (scope) => this.start(once(input), scope));
-    combined = await combineStream(chunks);
-    return combined;
+    return combineStream(chunks);
   }
 
   /** @internal */

@@ -121,6 +121,8 @@ export function raceAbort<T>(value: Promise<T> | T, signal: AbortSignal, scope: 
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
+        // The body's own error, passed through unchanged.
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
         reject(error);
       },
     );
@@ -205,6 +207,7 @@ async function settleQuietly(pending: Promise<unknown> | undefined): Promise<voi
 }
 
 /** An async iterable of one value. */
+// eslint-disable-next-line @typescript-eslint/require-await -- async so consumers get the async-iterator protocol
 export async function* once<T>(value: T): AsyncGenerator<T, void, undefined> {
   yield value;
 }

@@ -156,7 +156,7 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
    */
   pipe<TNext>(next: RunnableLike<TOutput, TNext>): Runnable<TInput, TNext> {
     if (sequenceFactory === undefined) throw new Error('callscope: RunnableSequence is not loaded; import callscope from its entry point.');
-    return sequenceFactory<TInput, TNext>([this as Runnable<unknown, unknown>, next as RunnableLike<unknown, unknown>]);
+    return sequenceFactory<TInput, TNext>([this, next as RunnableLike<unknown, unknown>]);
   }
 
   /**

@@ -64,9 +64,9 @@ let settings: CallscopeConfiguration = Object.freeze({
 let backend: ContextBackend<unknown> = createAsyncLocalStorageBackend();
 
 /**
- * Changes process-wide settings; fields you leave out keep their current value. Call it once at start-up:
- * runs already in flight keep the context they started with, but runs started after a mode change use
- * the new mode.
+ * Changes process-wide settings; fields you leave out keep their current value. Call it at start-up, before
+ * any run: a propagation change applies to every run started afterwards, including runs started inside a
+ * run that is already in flight, which therefore no longer find their parent through context.
  *
  * @param options - the settings to change.
  * @returns the settings now in force.

@@ -333,7 +333,7 @@ describe('flags', () => {
       await dispatchCustomEvent('seen', q);
       return (await model.invoke(q)).content;
     }, { name: 'search', description: 'd', schema: z.object({ q: z.string() }) });
-    await RunnableLambda.from((q: string) => search.invoke({ q }), { name: 'chain' }).invoke('x', { callbacks: [handler as EventRecorder] });
+    await RunnableLambda.from((q: string) => search.invoke({ q }), { name: 'chain' }).invoke('x', { callbacks: [handler] });
   };
 
   it.each([
@@ -457,5 +457,20 @@ describe('CallbackManager', () => {
     expect(manager.handlers).toEqual([a]);
     expect(more.handlers).toEqual([a, b]);
     expect(more.withHandlers([b])).toBe(more);
+  });
+});
+
+describe('dispatchCustomEvent() with a copied config', () => {
+  it.each(['async-local-storage', 'explicit'] as PropagationMode[])("reaches the run named by a spread copy of its config ('%s')", async (mode) => {
+    configure({ propagation: mode });
+    const collector = new RunCollector();
+    const extra = new RunCollector();
+    const step = RunnableLambda.from(async (_: unknown, config) => {
+      await dispatchCustomEvent('copied', 1, { ...config, callbacks: (config.callbacks as CallbackManager).withHandlers([extra]) });
+    }, { name: 'step' });
+
+    await step.invoke(undefined, { callbacks: [collector] });
+
+    expect(collector.runs[0]?.events).toEqual([{ name: 'copied', data: 1 }]);
   });
 });

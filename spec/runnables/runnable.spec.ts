@@ -3,7 +3,7 @@ import {
   ConfigError,
   FakeChatModel,
   RunCollector,
-  Runnable,
+  type Runnable,
   RunnableGenerator,
   RunnableLambda,
   RunnableSequence,
@@ -122,6 +122,7 @@ describe('RunnableLambda', () => {
     });
 
     it('can be awaited first, as LangChain code does', async () => {
+      // eslint-disable-next-line @typescript-eslint/await-thenable -- the point: LangChain code awaits stream()
       const stream = await RunnableLambda.from((x: number) => x).stream(7);
       await expect(collect(stream)).resolves.toEqual([7]);
     });

@@ -38,7 +38,7 @@ describe('tool()', () => {
     const weather = tool(body, { name: 'weather', description: 'Forecast', schema: weatherSchema });
     const recorder = new EventRecorder();
 
-    const failure = weather.invoke({ city: '', days: 10 } as never, { callbacks: [recorder] });
+    const failure = weather.invoke({ city: '', days: 10 }, { callbacks: [recorder] });
 
     await expect(failure).rejects.toBeInstanceOf(ToolInputError);
     const error = (await failure.catch((e: unknown) => e)) as ToolInputError;
