@@ -10,7 +10,8 @@ export type CallscopeErrorCode =
   | 'TOOL_INPUT_INVALID'
   | 'NO_ACTIVE_RUN'
   | 'ABORTED'
-  | 'BACKEND_UNAVAILABLE';
+  | 'BACKEND_UNAVAILABLE'
+  | 'LOST_CALLBACKS';
 
 /**
  * Base class of every error callscope throws itself. Errors thrown by your own functions and handlers are
@@ -104,6 +105,32 @@ export class NoActiveRunError extends CallscopeError {
   constructor(message: string) {
     super('NO_ACTIVE_RUN', message);
     this.name = 'NoActiveRunError';
+  }
+}
+
+/**
+ * In `'explicit'` mode with `configure({ onLostCallbacks: 'throw' })`: a runnable was invoked without the
+ * config of the run it was called in, so that run's handlers would not have seen it. Pass the config
+ * argument your function received.
+ */
+export class LostCallbacksError extends CallscopeError {
+  /** Name of the runnable that was invoked without config. */
+  readonly childName: string;
+  /** Name of the run it was invoked in. */
+  readonly parentName: string;
+  /** Id of the run it was invoked in. */
+  readonly parentRunId: string;
+  /** Where the call was made (`file:line:column`), when it could be found. */
+  readonly callSite: string | undefined;
+
+  /** @param details - the child, the parent run and the call site; `message` is the full explanation. */
+  constructor(details: { childName: string; parentName: string; parentRunId: string; callSite: string | undefined; message: string }) {
+    super('LOST_CALLBACKS', details.message);
+    this.name = 'LostCallbacksError';
+    this.childName = details.childName;
+    this.parentName = details.parentName;
+    this.parentRunId = details.parentRunId;
+    this.callSite = details.callSite;
   }
 }
 

@@ -6,8 +6,11 @@
 
 // Settings
 export { configure, getConfiguration } from './settings';
-export type { CallscopeConfiguration, ConfigureOptions, HandlerErrorReport } from './settings';
+export type { CallscopeConfiguration, ConfigureOptions, HandlerErrorReport, LostCallbacksPolicy } from './settings';
 export type { PropagationMode } from './context';
+
+// Propagation across boundaries that lose context
+export { bindEmitter, bindToCurrentContext, getCurrentConfig } from './propagation';
 
 // Callback handlers
 export { AsyncCallbackHandler, BaseCallbackHandler, CallbackManager, awaitAllCallbacks, dispatchCustomEvent } from './callbacks';
@@ -53,5 +56,5 @@ export { RunCollector } from './tracers';
 export type { CollectedRun, RunType } from './tracers';
 
 // Errors
-export { AbortError, CallscopeError, ConfigError, NoActiveRunError, ToolInputError } from './errors';
+export { AbortError, CallscopeError, ConfigError, LostCallbacksError, NoActiveRunError, ToolInputError } from './errors';
 export type { CallscopeErrorCode, ToolInputIssue } from './errors';

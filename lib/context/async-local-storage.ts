@@ -22,5 +22,6 @@ export function createAsyncLocalStorageBackend<TValue>(): ContextBackend<TValue>
     active: () => als.getStore() as TValue | undefined,
     with: (value, fn, ...args) => als.run(value, fn, ...args),
     bind: (value, fn) => (...args) => als.run(value, fn, ...args),
+    observed: () => als.getStore() as TValue | undefined,
   };
 }

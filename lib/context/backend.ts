@@ -18,4 +18,9 @@ export interface ContextBackend<TValue> {
   with<TArgs extends unknown[], TResult>(value: TValue | undefined, fn: (...args: TArgs) => TResult, ...args: TArgs): TResult;
   /** Returns a function that calls `fn` with `value` active, wherever and whenever it is called. */
   bind<TArgs extends unknown[], TResult>(value: TValue | undefined, fn: (...args: TArgs) => TResult): (...args: TArgs) => TResult;
+  /**
+   * The value a run set, even where the backend does not let runs inherit it: the `'explicit'` backend with
+   * diagnostics on tracks runs only to tell when a child would lose its parent. Equals `active()` elsewhere.
+   */
+  observed(): TValue | undefined;
 }

@@ -22,11 +22,13 @@ export function createClsHookedBackend<TValue>(): ContextBackend<TValue> {
       namespace.set(KEY, value);
       return fn(...args);
     });
+  const active = (): TValue | undefined => (namespace.active ? (namespace.get(KEY) as TValue | undefined) : undefined);
   return {
     mode: 'cls-hooked',
-    active: () => (namespace.active ? (namespace.get(KEY) as TValue | undefined) : undefined),
+    active,
     with: withValue,
     bind: (value, fn) => (...args) => withValue(value, fn, ...args),
+    observed: active,
   };
 }
 

@@ -2,6 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { AbortError } from '../errors';
 import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
+import { reportLostCallbacks } from './lost-callbacks';
 import { childScope, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
 
 /**
@@ -39,7 +40,13 @@ export function openScope<TInput, TOutput>(
   const call = config === undefined || config instanceof RunScope ? undefined : normalizeConfig(config);
   const bound = target.boundConfig;
   const parent = mergeScope(inherited, bound, call);
-  return childScope(parent, call?.runId ?? uuidv7(), call?.runName ?? bound?.runName ?? target.name);
+  const runName = call?.runName ?? bound?.runName ?? target.name;
+  if (parent?.callbacks.parentRunId === undefined) {
+    // About to start a root run: in 'explicit' mode with diagnostics, was a run with handlers left behind?
+    const left = currentBackend<RunScope>().observed();
+    if (left !== undefined) reportLostCallbacks(runName, left);
+  }
+  return childScope(parent, call?.runId ?? uuidv7(), runName);
 }
 
 function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {

@@ -39,7 +39,20 @@ export interface CallscopeConfiguration {
    * @default undefined
    */
   readonly onHandlerError: ((report: HandlerErrorReport) => void) | undefined;
+  /**
+   * What to do, in `'explicit'` mode, when a runnable is invoked without the config of the run it is called
+   * in while that run has handlers (the handlers will not see it):
+   * - `'ignore'`: nothing; the documented LangChain behaviour, silent.
+   * - `'warn'`: `process.emitWarning` once per call site, code `CALLSCOPE_LOST_CALLBACKS`.
+   * - `'throw'`: the call rejects with `LostCallbacksError`.
+   * The implicit modes never lose the parent, so they ignore this setting.
+   * @default 'ignore'
+   */
+  readonly onLostCallbacks: LostCallbacksPolicy;
 }
+
+/** See {@link CallscopeConfiguration.onLostCallbacks}. */
+export type LostCallbacksPolicy = 'ignore' | 'warn' | 'throw';
 
 /** Options accepted by {@link configure}: any subset of {@link CallscopeConfiguration}. */
 export type ConfigureOptions = Partial<CallscopeConfiguration>;
@@ -49,16 +62,19 @@ const configureSchema = z.strictObject({
   onHandlerError: z
     .custom<(report: HandlerErrorReport) => void>((value) => value === undefined || typeof value === 'function')
     .optional(),
+  onLostCallbacks: z.enum(['ignore', 'warn', 'throw']).optional(),
 });
 
 const expectations = {
   propagation: "one of 'async-local-storage', 'cls-hooked', 'explicit'",
   onHandlerError: 'a function receiving a HandlerErrorReport',
+  onLostCallbacks: "one of 'ignore', 'warn', 'throw'",
 };
 
 let settings: CallscopeConfiguration = Object.freeze({
   propagation: 'async-local-storage',
   onHandlerError: undefined,
+  onLostCallbacks: 'ignore',
 });
 
 let backend: ContextBackend<unknown> = createAsyncLocalStorageBackend();
@@ -82,8 +98,11 @@ export function configure(options: ConfigureOptions): CallscopeConfiguration {
   const next: CallscopeConfiguration = Object.freeze({
     propagation: parsed.propagation ?? settings.propagation,
     onHandlerError: 'onHandlerError' in parsed ? parsed.onHandlerError : settings.onHandlerError,
+    onLostCallbacks: parsed.onLostCallbacks ?? settings.onLostCallbacks,
   });
-  if (next.propagation !== backend.mode) backend = createBackend(next.propagation);
+  if (next.propagation !== settings.propagation || next.onLostCallbacks !== settings.onLostCallbacks) {
+    backend = createBackend(next.propagation, next.onLostCallbacks !== 'ignore');
+  }
   settings = next;
   return settings;
 }
@@ -102,13 +121,13 @@ export function currentBackend<TValue>(): ContextBackend<TValue> {
   return backend as ContextBackend<TValue>;
 }
 
-function createBackend(mode: PropagationMode): ContextBackend<unknown> {
+function createBackend(mode: PropagationMode, trackRuns: boolean): ContextBackend<unknown> {
   switch (mode) {
     case 'async-local-storage':
       return createAsyncLocalStorageBackend();
     case 'cls-hooked':
       return createClsHookedBackend();
     case 'explicit':
-      return createExplicitBackend();
+      return createExplicitBackend(trackRuns);
   }
 }

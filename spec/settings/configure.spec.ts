@@ -21,7 +21,7 @@ describe('configure()', () => {
     const onHandlerError = () => undefined;
     configure({ onHandlerError });
     configure({ propagation: 'explicit' });
-    expect(getConfiguration()).toEqual({ propagation: 'explicit', onHandlerError });
+    expect(getConfiguration()).toEqual({ propagation: 'explicit', onHandlerError, onLostCallbacks: 'ignore' });
   });
 
   it('returns a frozen copy', () => {

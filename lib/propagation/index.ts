@@ -1,0 +1,1 @@
+export { bindEmitter, bindToCurrentContext, getCurrentConfig } from './bind';
