@@ -89,7 +89,7 @@ export function bindEmitter<TEmitter extends EventEmitter>(emitter: TEmitter): T
       if (typeof listener !== 'function') return original.call(this, event, listener);
       const wrapped = backend.bind(scope, listener);
       let byListener = wrappers.get(event);
-      if (byListener === undefined) wrappers.set(event, (byListener = new Map()));
+      if (byListener === undefined) wrappers.set(event, (byListener = new Map<Listener, Listener[]>()));
       const list = byListener.get(listener) ?? [];
       list.push(wrapped);
       byListener.set(listener, list);
