@@ -82,18 +82,26 @@ export function bindEmitter<TEmitter extends EventEmitter>(emitter: TEmitter): T
   const scope = backend.observed();
   // Per event, per original listener: the wrappers added for it, most recent last.
   const wrappers = new Map<string | symbol, Map<Listener, Listener[]>>();
+  // EventEmitter's once() adds its own wrapper through this.on(): pass such inner calls straight through,
+  // or the once-wrapper would be wrapped again and removeListener(original) could not find it.
+  let adding = false;
 
   for (const method of ADD_METHODS) {
     const original = target[method] as (event: string | symbol, listener: Listener) => TEmitter;
     target[method] = function addBound(this: TEmitter, event: string | symbol, listener: Listener): TEmitter {
-      if (typeof listener !== 'function') return original.call(this, event, listener);
+      if (adding || typeof listener !== 'function') return original.call(this, event, listener);
       const wrapped = backend.bind(scope, listener);
       let byListener = wrappers.get(event);
       if (byListener === undefined) wrappers.set(event, (byListener = new Map<Listener, Listener[]>()));
       const list = byListener.get(listener) ?? [];
       list.push(wrapped);
       byListener.set(listener, list);
-      return original.call(this, event, wrapped);
+      adding = true;
+      try {
+        return original.call(this, event, wrapped);
+      } finally {
+        adding = false;
+      }
     };
   }
   for (const method of REMOVE_METHODS) {
