@@ -74,7 +74,7 @@ async function runAll(calls: (() => Promise<unknown>)[], parallel: boolean): Pro
         Promise.resolve([]),
       );
   const failure = outcomes.find((outcome) => outcome.status === 'rejected');
-  if (failure) throw (failure as PromiseRejectedResult).reason;
+  if (failure) throw (failure).reason;
 }
 
 /** Builds runnables for `node`; returns how to invoke it (without config) and what its handler must see. */
