@@ -7,6 +7,8 @@
  *   tool: the lambda and the model still run, as root runs of their own without handlers, and nothing
  *   says so.
  * - Passing on the `config` each function receives restores the tree, in every mode.
+ * - `onLostCallbacks: 'warn'` names the loss instead of keeping silent: which runnable, inside which run,
+ *   called from where, and the fix.
  *
  * Run it with `npx tsx examples/propagation-bug.ts`.
  */
@@ -66,7 +68,23 @@ async function main(): Promise<void> {
     const implicitFixed = await runIn(lookupFixed, 'async-local-storage');
     const explicitFixed = await runIn(lookupFixed, 'explicit');
     printColumns(['async-local-storage', ...implicitFixed.tree], ['explicit', ...explicitFixed.tree]);
+
+    console.log('');
+    console.log("Diagnostics: configure({ propagation: 'explicit', onLostCallbacks: 'warn' })");
+    const warned: Promise<void> = new Promise((resolve) => {
+      process.once('warning', (warning: Error & { code?: string }) => {
+        // Node also prints the warning on stderr; here it is shown on stdout, with paths made relative and
+        // the run id (new every time) masked.
+        const message = warning.message.split(`${process.cwd()}/`).join('').replace(/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}/, '<run id>');
+        console.log(`${warning.code}: ${message}`);
+        resolve();
+      });
+    });
+    configure({ propagation: 'explicit', onLostCallbacks: 'warn' });
+    await lookup.invoke({ question: 'What is the capital of France?' }, { callbacks: [new RunCollector()] });
+    await warned;
   } finally {
+    configure({ onLostCallbacks: 'ignore' });
     configure({ propagation: 'async-local-storage' });
   }
 }
@@ -89,3 +107,6 @@ main().catch((error: unknown) => {
 // tool lookup              tool lookup
 //   chain answer             chain answer
 //     llm FakeChatModel        llm FakeChatModel
+//
+// Diagnostics: configure({ propagation: 'explicit', onLostCallbacks: 'warn' })
+// CALLSCOPE_LOST_CALLBACKS: Runnable `answer` was invoked without `config` inside run `lookup` (<run id>), so the 1 handler of that run will not see it: in 'explicit' propagation mode it starts a new root run. Fix: pass the config argument your function received, e.g. `answer.invoke(input, config)`. Called at examples/propagation-bug.ts:22:52.
