@@ -73,17 +73,40 @@ export class HandlerSet {
     return this.lists[event] ?? this.computeListeners(event);
   }
 
+  /**
+   * The set of `handlers` (duplicates dropped). Sets are shared: a list of handlers seen before gets the same
+   * set back, listener lists already worked out, so a caller passing `{ callbacks: [tracer] }` on every call
+   * does not pay for working them out again.
+   */
+  static of(handlers: readonly CallbackHandler[]): HandlerSet {
+    const first = handlers[0];
+    if (first === undefined) return NO_HANDLERS;
+    const candidates = recentSets.get(first);
+    if (candidates !== undefined) {
+      for (const candidate of candidates) if (sameHandlers(candidate.handlers, handlers)) return candidate;
+    }
+    const unique = handlers.length === 1 || new Set(handlers).size === handlers.length ? handlers.slice() : [...new Set(handlers)];
+    if (unique.length !== handlers.length) return HandlerSet.of(unique);
+    const set = new HandlerSet(Object.freeze(unique));
+    if (candidates === undefined) recentSets.set(first, [set]);
+    else {
+      candidates.unshift(set);
+      if (candidates.length > RECENT_SETS_PER_HANDLER) candidates.pop();
+    }
+    return set;
+  }
+
   /** This set plus `more` (duplicates by identity dropped); `this` when nothing is new. */
   union(more: readonly CallbackHandler[] | HandlerSet): HandlerSet {
     const extra = more instanceof HandlerSet ? more.handlers : more;
     if (extra.length === 0) return this;
-    if (this.handlers.length === 0 && more instanceof HandlerSet) return more;
+    if (this.handlers.length === 0) return more instanceof HandlerSet ? more : HandlerSet.of(more);
     let merged: CallbackHandler[] | undefined;
     for (const handler of extra) {
       if (this.handlers.includes(handler) || merged?.includes(handler)) continue;
       (merged ??= [...this.handlers]).push(handler);
     }
-    return merged ? new HandlerSet(merged) : this;
+    return merged ? HandlerSet.of(merged) : this;
   }
 
   private computeListeners(event: EventId): readonly CallbackHandler[] {
@@ -102,6 +125,16 @@ export class HandlerSet {
 
 /** The set with no handlers, shared by every run that has none. */
 export const NO_HANDLERS = new HandlerSet([]);
+
+// Recently built sets, keyed by their first handler (weakly: a handler that is gone takes its sets along).
+const RECENT_SETS_PER_HANDLER = 8;
+const recentSets = new WeakMap<CallbackHandler, HandlerSet[]>();
+
+function sameHandlers(a: readonly CallbackHandler[], b: readonly CallbackHandler[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /**
  * Calls `method` on each handler of `listeners` with `args`, in order, outside any run's context (a runnable

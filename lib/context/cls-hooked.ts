@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type * as ClsHooked from 'cls-hooked';
 import { CallscopeError } from '../errors';
 import type { ContextBackend } from './backend';
@@ -35,8 +36,9 @@ export function createClsHookedBackend<TValue>(): ContextBackend<TValue> {
 function loadNamespace(): ClsHooked.Namespace {
   let cls: typeof ClsHooked;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberately lazy, see above
-    cls = require('cls-hooked') as typeof ClsHooked;
+    // Deliberately lazy, see above. `createRequire` because the ESM build has no `require`; there,
+    // `__filename` comes from the build's shim (tsup `shims`), derived from `import.meta.url`.
+    cls = createRequire(__filename)('cls-hooked') as typeof ClsHooked;
   } catch (error) {
     throw new CallscopeError(
       'BACKEND_UNAVAILABLE',

@@ -1,3 +1,4 @@
+import { validate as isUuid } from 'uuid';
 import { z } from 'zod';
 import { CallbackManager } from '../callbacks/callback-manager';
 import { type HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
@@ -79,7 +80,7 @@ const configSchema = z.looseObject({
   tags: z.array(z.string()).optional(),
   metadata: plainRecord.optional(),
   runName: z.string().min(1).optional(),
-  runId: z.uuid().optional(),
+  runId: z.string().refine((value) => isUuid(value)).optional(),
   signal: z.instanceof(AbortSignal).optional(),
   maxConcurrency: z.union([z.number().int().min(1), z.literal(Number.POSITIVE_INFINITY)]).optional(),
   configurable: plainRecord.optional(),

@@ -1,5 +1,5 @@
-import { v7 as uuidv7 } from 'uuid';
 import { AbortError } from '../errors';
+import { newRunId } from '../internal/run-id';
 import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
 import { reportLostCallbacks } from './lost-callbacks';
@@ -46,7 +46,7 @@ export function openScope<TInput, TOutput>(
     const left = currentBackend<RunScope>().observed();
     if (left !== undefined) reportLostCallbacks(runName, left);
   }
-  return childScope(parent, call?.runId ?? uuidv7(), runName);
+  return childScope(parent, call?.runId ?? newRunId(), runName);
 }
 
 function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {

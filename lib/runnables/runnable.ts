@@ -202,7 +202,7 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
     return emit(
       listeners,
       'handleChainStart',
-      [this.serialized, coerceToDict(input, 'input'), runId, scope._parentRunId, scope.tags, scope.metadata, undefined, scope._runName],
+      [this.serialized, asInputs(input), runId, scope._parentRunId, scope.tags, scope.metadata, undefined, scope._runName],
       runId,
     );
   }
@@ -212,7 +212,7 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.chainEnd);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
-    return emit(listeners, 'handleChainEnd', [coerceToDict(output, 'output'), runId, scope._parentRunId, scope.tags], runId);
+    return emit(listeners, 'handleChainEnd', [asOutputs(output), runId, scope._parentRunId, scope.tags], runId);
   }
 
   /** @internal */
@@ -225,10 +225,17 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
 }
 
 // LangChain hands chain handlers objects: a non-object value `v` becomes `{ input: v }` / `{ output: v }`.
-function coerceToDict(value: unknown, key: string): Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : { [key]: value };
+// Two functions with literal keys: a computed key makes V8 build a slow dictionary object on every event.
+function asInputs(value: unknown): Record<string, unknown> {
+  return isRecord(value) ? value : { input: value };
+}
+
+function asOutputs(value: unknown): Record<string, unknown> {
+  return isRecord(value) ? value : { output: value };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 async function* invokeOnce<TInput, TOutput>(

@@ -316,3 +316,17 @@ describe('combineChunks()', () => {
     expect(combineChunks({ role: 'ai', content: 'a' }, { role: 'ai', content: 'b' })).toEqual({ role: 'ai', content: 'ab' });
   });
 });
+
+describe('run ids', () => {
+  it('are UUIDv7 strings, unique and in creation order', async () => {
+    const { validate, version } = await import('uuid');
+    const collector = new RunCollector();
+    const lambda = RunnableLambda.from((x: number) => x, { name: 'id' });
+    for (let i = 0; i < 2000; i++) await lambda.invoke(i, { callbacks: [collector] });
+
+    const ids = collector.runs.map((run) => run.id);
+    expect(ids.every((id) => validate(id) && version(id) === 7)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+  });
+});
