@@ -11,6 +11,7 @@ import {
   type CollectedRun,
   type RunnableConfig,
 } from '../../lib';
+import { validate, version } from 'uuid';
 import { delay, expectLinked, shapeOf } from '../helpers/trees';
 
 async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
@@ -319,7 +320,6 @@ describe('combineChunks()', () => {
 
 describe('run ids', () => {
   it('are UUIDv7 strings, unique and in creation order', async () => {
-    const { validate, version } = await import('uuid');
     const collector = new RunCollector();
     const lambda = RunnableLambda.from((x: number) => x, { name: 'id' });
     for (let i = 0; i < 2000; i++) await lambda.invoke(i, { callbacks: [collector] });
