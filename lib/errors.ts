@@ -11,7 +11,10 @@ export type CallscopeErrorCode =
   | 'NO_ACTIVE_RUN'
   | 'ABORTED'
   | 'BACKEND_UNAVAILABLE'
-  | 'LOST_CALLBACKS';
+  | 'LOST_CALLBACKS'
+  | 'TIMEOUT'
+  | 'HANDLER_TIMEOUT'
+  | 'RUN_ENDED';
 
 /**
  * Base class of every error callscope throws itself. Errors thrown by your own functions and handlers are
@@ -135,13 +138,74 @@ export class LostCallbacksError extends CallscopeError {
 }
 
 /**
- * A run was cancelled through the `signal` of its config. `cause` holds the signal's `reason`.
+ * A run was cancelled through the `signal` of its config. `cause` holds the signal's `reason`. Every open
+ * run below the one that was cancelled rejects with one too.
  */
 export class AbortError extends CallscopeError {
+  /** The run that observed the abort. */
+  readonly runName: string;
+
   /** @param runName - the run that observed the abort. @param reason - the signal's reason. */
-  constructor(runName: string, reason: unknown) {
-    super('ABORTED', `Run \`${runName}\` was aborted${describeReason(reason)}.`, { cause: reason });
+  constructor(runName: string, reason: unknown, options?: { code: 'TIMEOUT'; message: string }) {
+    super(options?.code ?? 'ABORTED', options?.message ?? `Run \`${runName}\` was aborted${describeReason(reason)}.`, { cause: reason });
     this.name = 'AbortError';
+    this.runName = runName;
+  }
+}
+
+/**
+ * A run's `timeout` (from its config or inherited) expired. It is an {@link AbortError} with code `TIMEOUT`,
+ * so code that handles cancellation handles deadlines too.
+ */
+export class RunTimeoutError extends AbortError {
+  /** The deadline that expired, in milliseconds from the start of the run that set it. */
+  readonly timeoutMs: number;
+
+  /** @param runName - the run that observed the deadline. @param timeoutMs - the deadline. */
+  constructor(runName: string, timeoutMs: number) {
+    super(runName, undefined, {
+      code: 'TIMEOUT',
+      message: `Run \`${runName}\` did not finish within its timeout of ${timeoutMs} ms. Raise \`timeout\` in its config if it needs longer.`,
+    });
+    this.name = 'RunTimeoutError';
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * A handler call did not settle within its `handlerTimeoutMs` and was abandoned. Reported through
+ * `onHandlerError`; a `raiseError` handler fails the run with it.
+ */
+export class HandlerTimeoutError extends CallscopeError {
+  /** The handler that did not answer. */
+  readonly handlerName: string;
+  /** The method that was called. */
+  readonly event: string;
+  /** The limit that expired. */
+  readonly timeoutMs: number;
+
+  /** @param handlerName - the handler. @param event - the method. @param timeoutMs - the limit. */
+  constructor(handlerName: string, event: string, timeoutMs: number) {
+    super(
+      'HANDLER_TIMEOUT',
+      `Handler \`${handlerName}\` did not finish ${event} within ${timeoutMs} ms and was abandoned. Make it faster, raise its \`handlerTimeoutMs\`, or deliver it in the background (\`awaitHandlers = false\`).`,
+    );
+    this.name = 'HandlerTimeoutError';
+    this.handlerName = handlerName;
+    this.event = event;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * An event was sent to a run that has already ended (for example `dispatchCustomEvent` from work the run
+ * started but did not await). Handlers never see events after a run's end.
+ */
+export class RunEndedError extends CallscopeError {
+  /** @param runName - the run. @param what - what was attempted. */
+  constructor(runName: string, what: string) {
+    super('RUN_ENDED', `${what} after run \`${runName}\` ended; its handlers no longer take events. Await the work inside the run.`);
+    this.name = 'RunEndedError';
   }
 }
 

@@ -1,4 +1,4 @@
-import { ConfigError, describeValue, NoActiveRunError } from '../errors';
+import { ConfigError, describeValue, NoActiveRunError, RunEndedError } from '../errors';
 import { mergeScope, normalizeConfig, RunScope, type RunnableConfig } from '../runnables/config';
 import { currentBackend } from '../settings';
 import { EVENT, emit } from './dispatch';
@@ -38,9 +38,10 @@ export async function dispatchCustomEvent(name: string, data: unknown, config?: 
         "(required in the 'explicit' propagation mode).",
     );
   }
+  if (scope._ended) throw new RunEndedError(scope._runName ?? 'run', `dispatchCustomEvent('${name}') was called`);
   const listeners = scope.callbacks.handlerSet.listeners(EVENT.customEvent);
   if (listeners.length === 0) return;
   const runId = scope.callbacks.parentRunId;
-  const pending = emit(listeners, 'handleCustomEvent', [name, data, runId, scope.tags, scope.metadata], runId);
+  const pending = emit(listeners, 'handleCustomEvent', [name, data, runId, scope.tags, scope.metadata], runId, scope._rootRunId);
   if (pending !== undefined) await pending;
 }

@@ -138,10 +138,30 @@ export interface CallbackHandlerOptions {
   /** Skip custom events. @default false */
   ignoreCustomEvent?: boolean;
   /**
-   * Let this handler's exceptions fail the run instead of being reported and ignored.
+   * Let this handler's exceptions fail the run instead of being reported and ignored. Such a handler is
+   * always delivered blocking, so the run can fail with its error.
    * @default false
    */
   raiseError?: boolean;
+  /**
+   * Whether runs wait for this handler: `true` always, `false` never (its events go to its own background
+   * queue, in order), `undefined` as `configure({ callbacks })` says. LangChain.js handlers carry
+   * LangChain's own default here, so callscope ignores the flag on them and follows `configure`.
+   * @default undefined
+   */
+  awaitHandlers?: boolean;
+  /**
+   * Never let two calls of this handler run at once, across all runs: a call waits until the previous one
+   * has settled, and calls happen in event order. For handlers that keep state across async calls.
+   * @default false
+   */
+  serial?: boolean;
+  /**
+   * Abandon a call of this handler that has not settled after this many milliseconds (see
+   * `configure({ handlerTimeoutMs })`, which this overrides).
+   * @default undefined (the configured limit, or none)
+   */
+  handlerTimeoutMs?: number;
 }
 
 /**
@@ -190,6 +210,12 @@ export abstract class BaseCallbackHandler implements CallbackHandlerOptions {
   ignoreCustomEvent: boolean;
   /** @inheritDoc CallbackHandlerOptions.raiseError */
   raiseError: boolean;
+  /** @inheritDoc CallbackHandlerOptions.awaitHandlers */
+  awaitHandlers: boolean | undefined;
+  /** @inheritDoc CallbackHandlerOptions.serial */
+  serial: boolean;
+  /** @inheritDoc CallbackHandlerOptions.handlerTimeoutMs */
+  handlerTimeoutMs: number | undefined;
 
   /** @param options - switches, see {@link CallbackHandlerOptions}. */
   constructor(options: CallbackHandlerOptions = {}) {
@@ -199,6 +225,9 @@ export abstract class BaseCallbackHandler implements CallbackHandlerOptions {
     this.ignoreAgent = options.ignoreAgent ?? false;
     this.ignoreCustomEvent = options.ignoreCustomEvent ?? false;
     this.raiseError = options.raiseError ?? false;
+    this.awaitHandlers = options.awaitHandlers;
+    this.serial = options.serial ?? false;
+    this.handlerTimeoutMs = options.handlerTimeoutMs;
   }
 }
 

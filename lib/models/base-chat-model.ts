@@ -115,7 +115,7 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
     if (listeners.length === 0) return undefined;
     const runId = config.callbacks.parentRunId;
     const fields: NewTokenFields = { chunk: { text: token, message: { role: 'ai', content: token } } };
-    return emit(listeners, 'handleLLMNewToken', [token, TOKEN_INDEX, runId, config._parentRunId, config.tags, fields], runId);
+    return emit(listeners, 'handleLLMNewToken', [token, TOKEN_INDEX, runId, config._parentRunId, config.tags, fields], runId, config._rootRunId);
   }
 
   /** @internal */
@@ -135,7 +135,7 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
     const fallback = needsFallback
       ? [this.serialized, [toBufferString(messages)], runId, scope._parentRunId, extraParams, scope.tags, scope.metadata, scope._runName]
       : undefined;
-    return emit(listeners, 'handleChatModelStart', args, runId, fallback);
+    return emit(listeners, 'handleChatModelStart', args, runId, scope._rootRunId, fallback);
   }
 
   /** @internal */
@@ -143,7 +143,7 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.llmEnd);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
-    return emit(listeners, 'handleLLMEnd', [toLLMResult(output), runId, scope._parentRunId, scope.tags], runId);
+    return emit(listeners, 'handleLLMEnd', [toLLMResult(output), runId, scope._parentRunId, scope.tags], runId, scope._rootRunId);
   }
 
   /** @internal */
@@ -151,7 +151,7 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.llmError);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
-    return emit(listeners, 'handleLLMError', [error, runId, scope._parentRunId, scope.tags], runId);
+    return emit(listeners, 'handleLLMError', [error, runId, scope._parentRunId, scope.tags], runId, scope._rootRunId);
   }
 }
 

@@ -30,6 +30,11 @@ export interface RunnableConfig {
   maxConcurrency?: number;
   /** Free-form values for your runnables to read, inherited and merged like `metadata`. */
   configurable?: Record<string, unknown>;
+  /**
+   * Deadline in milliseconds for this run and every run below it: when it passes, they reject with
+   * `RunTimeoutError`, as if `signal` had aborted. A nested run's own `timeout` can only shorten it.
+   */
+  timeout?: number;
 }
 
 /**
@@ -50,7 +55,20 @@ export class RunScope implements RunnableConfig {
     readonly _parentRunId?: string,
     /** @internal The name of the run this scope belongs to. */
     readonly _runName?: string,
+    /** @internal The root of the run tree, for `flushCallbacks`. */
+    readonly _rootRunId?: string,
+    /** @internal The scope of the parent run, whose open children this run counts among. */
+    readonly _owner?: RunScope,
+    /** @internal The timer of this run's own `timeout`, cleared when the run ends. */
+    readonly _deadline?: NodeJS.Timeout,
   ) {}
+
+  /** @internal Set when the run has ended: later events for it are refused. */
+  _ended = false;
+  /** @internal Children started in this run that have not ended yet. */
+  _openChildren = 0;
+  /** @internal Wakes this run, cancelled, when its last open child has ended. */
+  _childrenSettled: (() => void) | undefined = undefined;
 }
 
 /** A validated user config: what {@link normalizeConfig} returns. */
@@ -65,6 +83,7 @@ export interface NormalizedConfig {
   readonly signal: AbortSignal | undefined;
   readonly maxConcurrency: number | undefined;
   readonly configurable: Readonly<Record<string, unknown>> | undefined;
+  readonly timeout: number | undefined;
 }
 
 const handlerSchema = z.custom<CallbackHandler>(
@@ -84,6 +103,7 @@ const configSchema = z.looseObject({
   signal: z.instanceof(AbortSignal).optional(),
   maxConcurrency: z.union([z.number().int().min(1), z.literal(Number.POSITIVE_INFINITY)]).optional(),
   configurable: plainRecord.optional(),
+  timeout: z.number().positive().finite().optional(),
 });
 
 const expectations = {
@@ -95,6 +115,7 @@ const expectations = {
   signal: 'an AbortSignal',
   maxConcurrency: 'a whole number of at least 1 (or Infinity)',
   configurable: 'a plain object',
+  timeout: 'a positive number of milliseconds',
 };
 
 /**
@@ -124,6 +145,7 @@ export function normalizeConfig(config: unknown, where = 'RunnableConfig'): Norm
     signal: parsed.signal,
     maxConcurrency: parsed.maxConcurrency,
     configurable: parsed.configurable,
+    timeout: parsed.timeout,
   };
 }
 
@@ -139,6 +161,7 @@ export function combineNormalized(under: NormalizedConfig, over: NormalizedConfi
     signal: combineSignals(under.signal, over.signal),
     maxConcurrency: over.maxConcurrency ?? under.maxConcurrency,
     configurable: mergeRecords(under.configurable, over.configurable),
+    timeout: over.timeout ?? under.timeout,
   };
 }
 
@@ -180,35 +203,53 @@ export function mergeScope(
     signal,
     configurable,
     maxConcurrency,
+    undefined,
+    undefined,
+    parentRunId === base?.callbacks.parentRunId ? base?._rootRunId : parentRunId,
   );
 }
 
 /**
  * The scope a run's body sees: the parent side, with the run itself as the parent of what it starts.
- * It doubles as the run's record: its id, its parent's id and its name.
+ * It doubles as the run's record: its id, its parent's id, its name, its root, the parent run it counts
+ * as an open child of, and its own deadline.
  */
-export function childScope(parent: RunScope | undefined, runId: string, runName: string): RunScope {
+export function childScope(
+  parent: RunScope | undefined,
+  runId: string,
+  runName: string,
+  owner: RunScope | undefined,
+  signal: AbortSignal | undefined,
+  deadline: NodeJS.Timeout | undefined,
+): RunScope {
   if (parent === undefined) {
     return new RunScope(
       new CallbackManager(NO_HANDLERS, { parentRunId: runId }),
       EMPTY_TAGS,
       EMPTY_METADATA,
-      undefined,
+      signal,
       undefined,
       undefined,
       undefined,
       runName,
+      runId,
+      owner,
+      deadline,
     );
   }
+  const parentRunId = parent.callbacks.parentRunId;
   return new RunScope(
     new CallbackManager(parent.callbacks.handlerSet, { parentRunId: runId }),
     parent.tags,
     parent.metadata,
-    parent.signal,
+    signal,
     parent.configurable,
     parent.maxConcurrency,
-    parent.callbacks.parentRunId,
+    parentRunId,
     runName,
+    parent._rootRunId ?? parentRunId ?? runId,
+    owner,
+    deadline,
   );
 }
 
@@ -237,7 +278,7 @@ function mergeRecords(
 }
 
 // A child given its own signal must still stop when an inherited one aborts.
-function combineSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+export function combineSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
   if (a === undefined || a === b) return b;
   if (b === undefined) return a;
   if (typeof AbortSignal.any === 'function') return AbortSignal.any([a, b]);

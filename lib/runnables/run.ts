@@ -1,9 +1,10 @@
 import { AbortError } from '../errors';
+import { abortErrorFor, raceAbort, startDeadline } from './cancellation';
 import { newRunId } from '../internal/run-id';
 import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
 import { reportLostCallbacks } from './lost-callbacks';
-import { childScope, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
+import { childScope, combineSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
 
 /**
  * What the run machinery needs from a runnable: its body and how it reports its run to handlers. Chains,
@@ -28,9 +29,11 @@ export function inheritedScope(config: RunnableConfig | undefined): RunScope | u
 }
 
 /**
- * Resolves a call's config against what it inherits and opens the run's scope (id, name, parent).
+ * Resolves a call's config against what it inherits and opens the run's scope (id, name, parent, root,
+ * deadline).
  *
- * @throws {@link ConfigError} when `config` is invalid.
+ * @throws {@link ConfigError} when `config` is invalid; {@link LostCallbacksError} in `'explicit'` mode with
+ *   `onLostCallbacks: 'throw'` when the run would lose its parent's handlers.
  */
 export function openScope<TInput, TOutput>(
   target: RunTarget<TInput, TOutput>,
@@ -41,16 +44,61 @@ export function openScope<TInput, TOutput>(
   const bound = target.boundConfig;
   const parent = mergeScope(inherited, bound, call);
   const runName = call?.runName ?? bound?.runName ?? target.name;
-  if (parent?.callbacks.parentRunId === undefined) {
+  const parentRunId = parent?.callbacks.parentRunId;
+  if (parentRunId === undefined) {
     // About to start a root run: in 'explicit' mode with diagnostics, was a run with handlers left behind?
     const left = currentBackend<RunScope>().observed();
     if (left !== undefined) reportLostCallbacks(runName, left);
   }
-  return childScope(parent, call?.runId ?? newRunId(), runName);
+  // The run counts as an open child of the run whose scope it inherits, when that is its parent.
+  const owner = inherited !== undefined && parentRunId !== undefined && inherited.callbacks.parentRunId === parentRunId ? inherited : undefined;
+  const timeout = call?.timeout ?? bound?.timeout;
+  if (timeout === undefined) return childScope(parent, call?.runId ?? newRunId(), runName, owner, parent?.signal, undefined);
+  const deadline = startDeadline(runName, timeout);
+  return childScope(parent, call?.runId ?? newRunId(), runName, owner, combineSignals(parent?.signal, deadline.signal), deadline.timer);
 }
 
 function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {
   return target._invoke(input, scope);
+}
+
+/** Counts a run among its parent's open children. */
+function enter(scope: RunScope): void {
+  if (scope._owner !== undefined) scope._owner._openChildren++;
+}
+
+/** Ends a run's bookkeeping: its deadline timer, and its place among its parent's open children. */
+function leave(scope: RunScope): void {
+  scope._ended = true;
+  if (scope._deadline !== undefined) clearTimeout(scope._deadline);
+  const owner = scope._owner;
+  if (owner !== undefined && --owner._openChildren === 0 && owner._childrenSettled !== undefined) {
+    const wake = owner._childrenSettled;
+    owner._childrenSettled = undefined;
+    wake();
+  }
+}
+
+/**
+ * A cancelled run reports its error only after its open children, cancelled by the same signal, have
+ * reported theirs: handlers see children finish before their parent.
+ */
+function childrenSettled(scope: RunScope): Promise<void> | undefined {
+  if (scope._openChildren === 0) return undefined;
+  return new Promise((resolve) => {
+    scope._childrenSettled = resolve;
+  });
+}
+
+/** Emits the error event of a run that failed with `error`. */
+async function emitFailure<TInput, TOutput>(target: RunTarget<TInput, TOutput>, scope: RunScope, error: unknown): Promise<void> {
+  if (error instanceof AbortError) {
+    const children = childrenSettled(scope);
+    if (children !== undefined) await children;
+  }
+  scope._ended = true;
+  const reported = target._emitError(scope, error);
+  if (reported !== undefined) await reported;
 }
 
 /**
@@ -63,28 +111,33 @@ export async function executeRun<TInput, TOutput>(
   config: RunnableConfig | undefined,
 ): Promise<TOutput> {
   const scope = openScope(target, config, inheritedScope(config));
-  const signal = scope.signal;
-  if (signal?.aborted) throw new AbortError(scope._runName ?? target.name, signal.reason);
-  const started = emitStart(target, scope, input);
-  if (started !== undefined) await started;
-  let output: TOutput;
+  enter(scope);
   try {
-    const result = currentBackend<RunScope>().with(scope, callBody, target, input, scope);
-    output = signal === undefined ? await result : await raceAbort(result, signal, scope);
-  } catch (error) {
-    const reported = target._emitError(scope, error);
-    if (reported !== undefined) await reported;
-    throw error;
+    const signal = scope.signal;
+    if (signal?.aborted) throw abortErrorFor(scope, signal);
+    const started = emitStart(target, scope, input);
+    if (started !== undefined) await started;
+    let output: TOutput;
+    try {
+      const result = currentBackend<RunScope>().with(scope, callBody, target, input, scope);
+      output = signal === undefined ? await result : await raceAbort(result, signal, scope);
+    } catch (error) {
+      await emitFailure(target, scope, error);
+      throw error;
+    }
+    scope._ended = true;
+    const ended = target._emitEnd(scope, output);
+    if (ended !== undefined) await ended;
+    return output;
+  } finally {
+    leave(scope);
   }
-  const ended = target._emitEnd(scope, output);
-  if (ended !== undefined) await ended;
-  return output;
 }
 
 /**
  * Emits the start event; returns a promise only when a handler is async. If a `raiseError` handler fails
- * it, the run is over before it began: the other handlers, which saw the start, get an error event so
- * every start they see is closed, and the returned promise rejects with the handler's error.
+ * it, the run is over before it began: every handler has seen the start, so each gets an error event, and
+ * the returned promise rejects with (or the call throws) the handler's error.
  */
 export function emitStart<TInput, TOutput>(
   target: RunTarget<TInput, TOutput>,
@@ -100,40 +153,13 @@ export function emitStart<TInput, TOutput>(
 }
 
 async function closeFailedStart<TInput, TOutput>(target: RunTarget<TInput, TOutput>, scope: RunScope, error: unknown): Promise<never> {
+  scope._ended = true;
   try {
     await target._emitError(scope, error);
   } catch {
     // The run already fails with the first handler error; a second one adds nothing.
   }
   throw error;
-}
-
-/**
- * Settles with `value`, or rejects with an {@link AbortError} as soon as `signal` aborts, whichever comes
- * first. The listener is removed either way, so long-lived signals do not collect listeners.
- */
-export function raceAbort<T>(value: Promise<T> | T, signal: AbortSignal, scope: RunScope): Promise<T> {
-  if (signal.aborted) {
-    // The body's own outcome no longer matters; keep it from surfacing as an unhandled rejection.
-    Promise.resolve(value).catch(noop);
-    return Promise.reject(new AbortError(scope._runName ?? 'run', signal.reason));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new AbortError(scope._runName ?? 'run', signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
-    Promise.resolve(value).then(
-      (result) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(result);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        // The body's own error, passed through unchanged.
-        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-        reject(error);
-      },
-    );
-  });
 }
 
 function noop(): void {}
@@ -163,42 +189,48 @@ export async function* streamRun<TInput, TOutput>(
   produce: (scope: RunScope) => AsyncIterator<TOutput>,
 ): AsyncGenerator<TOutput, void, undefined> {
   const scope = openScope(target, config, inherited);
-  const signal = scope.signal;
-  if (signal?.aborted) throw new AbortError(scope._runName ?? target.name, signal.reason);
-  const started = emitStart(target, scope, startInput);
-  if (started !== undefined) await started;
-  const backend = currentBackend<RunScope>();
-  let iterator: AsyncIterator<TOutput> | undefined;
-  let combined: TOutput | undefined;
-  let received = false;
-  let state: 'running' | 'finished' | 'failed' = 'running';
+  enter(scope);
   try {
-    iterator = backend.with(scope, produce, scope);
-    for (;;) {
-      const pending = backend.with(scope, nextOf, iterator);
-      const step = signal === undefined ? await pending : await raceAbort(pending, signal, scope);
-      if (step.done === true) break;
-      combined = received ? (combineChunks(combined, step.value) as TOutput) : step.value;
-      received = true;
-      yield step.value;
+    const signal = scope.signal;
+    if (signal?.aborted) throw abortErrorFor(scope, signal);
+    const started = emitStart(target, scope, startInput);
+    if (started !== undefined) await started;
+    const backend = currentBackend<RunScope>();
+    let iterator: AsyncIterator<TOutput> | undefined;
+    let combined: TOutput | undefined;
+    let received = false;
+    let state: 'running' | 'finished' | 'failed' = 'running';
+    try {
+      iterator = backend.with(scope, produce, scope);
+      for (;;) {
+        const pending = backend.with(scope, nextOf, iterator);
+        const step = signal === undefined ? await pending : await raceAbort(pending, signal, scope);
+        if (step.done === true) break;
+        combined = received ? (combineChunks(combined, step.value) as TOutput) : step.value;
+        received = true;
+        yield step.value;
+      }
+      state = 'finished';
+    } catch (error) {
+      state = 'failed';
+      if (iterator !== undefined) closeQuietly(backend.with(scope, returnOf, iterator));
+      await emitFailure(target, scope, error);
+      throw error;
+    } finally {
+      if (state === 'running') {
+        // The consumer stopped early (`break`, `return()`): close the producer and end the run with what it got.
+        if (iterator !== undefined) await settleQuietly(backend.with(scope, returnOf, iterator));
+        scope._ended = true;
+        const ended = target._emitEnd(scope, combined);
+        if (ended !== undefined) await ended;
+      }
     }
-    state = 'finished';
-  } catch (error) {
-    state = 'failed';
-    if (iterator !== undefined) closeQuietly(backend.with(scope, returnOf, iterator));
-    const reported = target._emitError(scope, error);
-    if (reported !== undefined) await reported;
-    throw error;
+    scope._ended = true;
+    const ended = target._emitEnd(scope, combined);
+    if (ended !== undefined) await ended;
   } finally {
-    if (state === 'running') {
-      // The consumer stopped early (`break`, `return()`): close the producer and end the run with what it got.
-      if (iterator !== undefined) await settleQuietly(backend.with(scope, returnOf, iterator));
-      const ended = target._emitEnd(scope, combined);
-      if (ended !== undefined) await ended;
-    }
+    leave(scope);
   }
-  const ended = target._emitEnd(scope, combined);
-  if (ended !== undefined) await ended;
 }
 
 function closeQuietly(pending: Promise<unknown> | undefined): void {

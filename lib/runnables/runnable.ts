@@ -204,6 +204,7 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
       'handleChainStart',
       [this.serialized, asInputs(input), runId, scope._parentRunId, scope.tags, scope.metadata, undefined, scope._runName],
       runId,
+      scope._rootRunId,
     );
   }
 
@@ -212,7 +213,7 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.chainEnd);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
-    return emit(listeners, 'handleChainEnd', [asOutputs(output), runId, scope._parentRunId, scope.tags], runId);
+    return emit(listeners, 'handleChainEnd', [asOutputs(output), runId, scope._parentRunId, scope.tags], runId, scope._rootRunId);
   }
 
   /** @internal */
@@ -220,7 +221,7 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.chainError);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
-    return emit(listeners, 'handleChainError', [error, runId, scope._parentRunId, scope.tags], runId);
+    return emit(listeners, 'handleChainError', [error, runId, scope._parentRunId, scope.tags], runId, scope._rootRunId);
   }
 }
 

@@ -49,7 +49,33 @@ export interface CallscopeConfiguration {
    * @default 'ignore'
    */
   readonly onLostCallbacks: LostCallbacksPolicy;
+  /**
+   * How handler calls are delivered:
+   * - `'blocking'`: the run waits for each handler call (async ones too) before it goes on.
+   * - `'background'`: the run does not wait; each handler gets its own first-in, first-out queue, so events
+   *   keep their order per handler and a slow handler never delays another. Flush with `flushCallbacks(runId)`
+   *   or `awaitAllCallbacks()`.
+   * A handler's own `awaitHandlers` (`true` or `false`) overrides this; `raiseError` handlers always block.
+   * @default 'blocking'
+   */
+  readonly callbacks: DeliveryMode;
+  /**
+   * Abandon a handler call that has not settled after this many milliseconds, reporting one
+   * `HandlerTimeoutError` (or failing the run with it for `raiseError` handlers). A handler's own
+   * `handlerTimeoutMs` overrides it.
+   * @default undefined (no limit)
+   */
+  readonly handlerTimeoutMs: number | undefined;
+  /**
+   * The most events waiting in background queues, all handlers together. When the queues are full, runs
+   * wait at their next event until there is room again (backpressure); events are never dropped.
+   * @default 10000
+   */
+  readonly maxQueuedEvents: number;
 }
+
+/** See {@link CallscopeConfiguration.callbacks}. */
+export type DeliveryMode = 'blocking' | 'background';
 
 /** See {@link CallscopeConfiguration.onLostCallbacks}. */
 export type LostCallbacksPolicy = 'ignore' | 'warn' | 'throw';
@@ -63,18 +89,27 @@ const configureSchema = z.strictObject({
     .custom<(report: HandlerErrorReport) => void>((value) => value === undefined || typeof value === 'function')
     .optional(),
   onLostCallbacks: z.enum(['ignore', 'warn', 'throw']).optional(),
+  callbacks: z.enum(['blocking', 'background']).optional(),
+  handlerTimeoutMs: z.number().positive().finite().optional(),
+  maxQueuedEvents: z.number().int().min(1).optional(),
 });
 
 const expectations = {
   propagation: "one of 'async-local-storage', 'cls-hooked', 'explicit'",
   onHandlerError: 'a function receiving a HandlerErrorReport',
   onLostCallbacks: "one of 'ignore', 'warn', 'throw'",
+  callbacks: "one of 'blocking', 'background'",
+  handlerTimeoutMs: 'a positive number of milliseconds (or undefined for no limit)',
+  maxQueuedEvents: 'a whole number of at least 1',
 };
 
 let settings: CallscopeConfiguration = Object.freeze({
   propagation: 'async-local-storage',
   onHandlerError: undefined,
   onLostCallbacks: 'ignore',
+  callbacks: 'blocking',
+  handlerTimeoutMs: undefined,
+  maxQueuedEvents: 10_000,
 });
 
 let backend: ContextBackend<unknown> = createAsyncLocalStorageBackend();
@@ -99,6 +134,9 @@ export function configure(options: ConfigureOptions): CallscopeConfiguration {
     propagation: parsed.propagation ?? settings.propagation,
     onHandlerError: 'onHandlerError' in parsed ? parsed.onHandlerError : settings.onHandlerError,
     onLostCallbacks: parsed.onLostCallbacks ?? settings.onLostCallbacks,
+    callbacks: parsed.callbacks ?? settings.callbacks,
+    handlerTimeoutMs: 'handlerTimeoutMs' in parsed ? parsed.handlerTimeoutMs : settings.handlerTimeoutMs,
+    maxQueuedEvents: parsed.maxQueuedEvents ?? settings.maxQueuedEvents,
   });
   if (next.propagation !== settings.propagation || next.onLostCallbacks !== settings.onLostCallbacks) {
     backend = createBackend(next.propagation, next.onLostCallbacks !== 'ignore');

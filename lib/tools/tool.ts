@@ -77,6 +77,7 @@ export abstract class StructuredTool<TSchema extends ToolSchema = ToolSchema, TO
       'handleToolStart',
       [this.serialized, stringifyInput(input), runId, scope._parentRunId, scope.tags, scope.metadata, scope._runName],
       runId,
+      scope._rootRunId,
     );
   }
 
@@ -85,7 +86,7 @@ export abstract class StructuredTool<TSchema extends ToolSchema = ToolSchema, TO
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.toolEnd);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
-    return emit(listeners, 'handleToolEnd', [output, runId, scope._parentRunId, scope.tags], runId);
+    return emit(listeners, 'handleToolEnd', [output, runId, scope._parentRunId, scope.tags], runId, scope._rootRunId);
   }
 
   /** @internal */
@@ -93,7 +94,7 @@ export abstract class StructuredTool<TSchema extends ToolSchema = ToolSchema, TO
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.toolError);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
-    return emit(listeners, 'handleToolError', [error, runId, scope._parentRunId, scope.tags], runId);
+    return emit(listeners, 'handleToolError', [error, runId, scope._parentRunId, scope.tags], runId, scope._rootRunId);
   }
 }
 

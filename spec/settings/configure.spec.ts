@@ -4,6 +4,17 @@ import { configure, ConfigError, getConfiguration, type ConfigureOptions } from 
 
 afterEach(() => configure({ propagation: 'async-local-storage', onHandlerError: undefined }));
 
+it('documents its defaults', () => {
+  expect(getConfiguration()).toEqual({
+    propagation: 'async-local-storage',
+    onHandlerError: undefined,
+    onLostCallbacks: 'ignore',
+    callbacks: 'blocking',
+    handlerTimeoutMs: undefined,
+    maxQueuedEvents: 10_000,
+  });
+});
+
 describe('configure()', () => {
   it("defaults to 'async-local-storage' propagation", () => {
     const script = "const { getConfiguration } = require('./lib'); console.log(getConfiguration().propagation);";
@@ -21,7 +32,14 @@ describe('configure()', () => {
     const onHandlerError = () => undefined;
     configure({ onHandlerError });
     configure({ propagation: 'explicit' });
-    expect(getConfiguration()).toEqual({ propagation: 'explicit', onHandlerError, onLostCallbacks: 'ignore' });
+    expect(getConfiguration()).toEqual({
+      propagation: 'explicit',
+      onHandlerError,
+      onLostCallbacks: 'ignore',
+      callbacks: 'blocking',
+      handlerTimeoutMs: undefined,
+      maxQueuedEvents: 10_000,
+    });
   });
 
   it('returns a frozen copy', () => {
