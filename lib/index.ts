@@ -6,14 +6,14 @@
 
 // Settings
 export { configure, getConfiguration } from './settings';
-export type { CallscopeConfiguration, ConfigureOptions, HandlerErrorReport, LostCallbacksPolicy } from './settings';
+export type { CallscopeConfiguration, ConfigureOptions, DeliveryMode, HandlerErrorReport, LostCallbacksPolicy } from './settings';
 export type { PropagationMode } from './context';
 
 // Propagation across boundaries that lose context
 export { bindEmitter, bindToCurrentContext, getCurrentConfig } from './propagation';
 
 // Callback handlers
-export { AsyncCallbackHandler, BaseCallbackHandler, CallbackManager, awaitAllCallbacks, dispatchCustomEvent } from './callbacks';
+export { AsyncCallbackHandler, BaseCallbackHandler, CallbackManager, awaitAllCallbacks, dispatchCustomEvent, flushCallbacks } from './callbacks';
 export type {
   CallbackHandler,
   CallbackHandlerLike,
@@ -52,9 +52,19 @@ export { BaseChatModel, FakeChatModel } from './models';
 export type { AIMessage, AIMessageChunk, BaseChatModelOptions, ChatMessage, ChatModelInput, FakeChatModelOptions, MessageRole } from './models';
 
 // Tracers
-export { RunCollector } from './tracers';
-export type { CollectedRun, RunType } from './tracers';
+export { ConsoleTracer, JsonlTracer, RunCollector } from './tracers';
+export type { CollectedRun, ConsoleTracerOptions, JsonError, JsonlRunRecord, JsonValue, RunType } from './tracers';
 
 // Errors
-export { AbortError, CallscopeError, ConfigError, LostCallbacksError, NoActiveRunError, ToolInputError } from './errors';
+export {
+  AbortError,
+  CallscopeError,
+  ConfigError,
+  HandlerTimeoutError,
+  LostCallbacksError,
+  NoActiveRunError,
+  RunEndedError,
+  RunTimeoutError,
+  ToolInputError,
+} from './errors';
 export type { CallscopeErrorCode, ToolInputIssue } from './errors';

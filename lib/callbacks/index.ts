@@ -15,4 +15,4 @@ export {
 } from './handler';
 export { CallbackManager, type CallbackManagerOptions } from './callback-manager';
 export { dispatchCustomEvent } from './custom-event';
-export { awaitAllCallbacks } from './await-all';
+export { awaitAllCallbacks, flushCallbacks } from './await-all';

@@ -1,1 +1,4 @@
 export { RunCollector, type CollectedRun, type RunType } from './run-collector';
+export { ConsoleTracer, type ConsoleTracerOptions } from './console-tracer';
+export { JsonlTracer, type JsonlRunRecord } from './jsonl-tracer';
+export type { JsonError, JsonValue } from './internal/to-json-value';

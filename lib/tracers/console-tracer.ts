@@ -1,0 +1,272 @@
+import picocolors from 'picocolors';
+import { BaseCallbackHandler, type ChainValues, type LLMResult, type NewTokenIndices, type Serialized } from '../callbacks/handler';
+import { ConfigError, describeValue } from '../errors';
+import type { ChatMessage } from '../models/messages';
+import { isError, toJsonValue } from './internal/to-json-value';
+import { RunCollector, type CollectedRun } from './run-collector';
+
+/** Options of {@link ConsoleTracer}. */
+export interface ConsoleTracerOptions {
+  /** Where the run trees are written. @default process.stdout */
+  stream?: NodeJS.WritableStream;
+  /**
+   * Colour the output with ANSI escapes.
+   * @default `true` when `stream` is a TTY and the `NO_COLOR` environment variable is not set
+   */
+  colors?: boolean;
+  /** Inputs, outputs and error messages longer than this many characters are cut, with `…`. @default 60 */
+  maxLength?: number;
+  /**
+   * Print each run's duration. Turn it off where the output must not change from one run to the next
+   * (examples checked against their printed output, snapshots).
+   * @default true
+   */
+  timings?: boolean;
+}
+
+type Colors = ReturnType<typeof picocolors.createColors>;
+
+// One tree of runs being collected: its own RunCollector, and the ids of every run routed to it.
+interface Tree {
+  readonly collector: RunCollector;
+  readonly runIds: string[];
+}
+
+const DEFAULT_MAX_LENGTH = 60;
+
+/**
+ * A handler that prints each finished root run as an indented tree: per run its type, name and duration,
+ * a short view of its inputs and outputs, the number of tokens a model streamed, and, in red, what a
+ * failed run threw. A tree is printed in one write when its root run ends; runs still going on then (a
+ * child nobody awaited) are left out. Memory is released as each tree is printed, so the tracer can stay
+ * attached for the life of a process.
+ *
+ * @example
+ * ```ts
+ * await agent.invoke('Lisbon', { callbacks: [new ConsoleTracer()] });
+ * // chain agent 3 ms  in: "Lisbon"  out: "Sunny"
+ * // └─ tool forecast 2 ms  in: {"city":"Lisbon"}  out: "Sunny"
+ * //    └─ llm FakeChatModel 1 ms  1 token  in: "Weather in Lisbon?"  out: "Sunny"
+ * ```
+ */
+export class ConsoleTracer extends BaseCallbackHandler {
+  private readonly stream: NodeJS.WritableStream;
+  private readonly colors: Colors;
+  private readonly maxLength: number;
+  private readonly timings: boolean;
+  // Each root run gets a RunCollector of its own, found from the id of any run inside it, and dropped
+  // once its tree is printed.
+  private readonly trees = new Map<string, Tree>();
+
+  /**
+   * @param options - see {@link ConsoleTracerOptions}.
+   * @throws {@link ConfigError} naming the first invalid option.
+   */
+  constructor(options: ConsoleTracerOptions = {}) {
+    super();
+    validate(options);
+    this.stream = options.stream ?? process.stdout;
+    const isTTY = (this.stream as { isTTY?: unknown }).isTTY === true;
+    this.colors = picocolors.createColors(options.colors ?? (isTTY && !process.env.NO_COLOR));
+    this.maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
+    this.timings = options.timings ?? true;
+  }
+
+  override handleChainStart(
+    serialized: Serialized,
+    inputs: ChainValues,
+    runId: string,
+    parentRunId?: string,
+    tags?: string[],
+    metadata?: Record<string, unknown>,
+    runType?: string,
+    runName?: string,
+  ): void {
+    this.treeFor(runId, parentRunId).handleChainStart(serialized, inputs, runId, parentRunId, tags, metadata, runType, runName);
+  }
+
+  override handleChainEnd(outputs: ChainValues, runId: string): void {
+    this.end(runId, (collector) => collector.handleChainEnd(outputs, runId));
+  }
+
+  override handleChainError(error: unknown, runId: string): void {
+    this.end(runId, (collector) => collector.handleChainError(error, runId));
+  }
+
+  override handleChatModelStart(
+    serialized: Serialized,
+    messages: ChatMessage[][],
+    runId: string,
+    parentRunId?: string,
+    extraParams?: Record<string, unknown>,
+    tags?: string[],
+    metadata?: Record<string, unknown>,
+    runName?: string,
+  ): void {
+    this.treeFor(runId, parentRunId).handleChatModelStart(serialized, messages, runId, parentRunId, extraParams, tags, metadata, runName);
+  }
+
+  override handleLLMStart(
+    serialized: Serialized,
+    prompts: string[],
+    runId: string,
+    parentRunId?: string,
+    extraParams?: Record<string, unknown>,
+    tags?: string[],
+    metadata?: Record<string, unknown>,
+    runName?: string,
+  ): void {
+    this.treeFor(runId, parentRunId).handleLLMStart(serialized, prompts, runId, parentRunId, extraParams, tags, metadata, runName);
+  }
+
+  override handleLLMNewToken(token: string, idx: NewTokenIndices, runId: string): void {
+    this.trees.get(runId)?.collector.handleLLMNewToken(token, idx, runId);
+  }
+
+  override handleLLMEnd(output: LLMResult, runId: string): void {
+    this.end(runId, (collector) => collector.handleLLMEnd(output, runId));
+  }
+
+  override handleLLMError(error: unknown, runId: string): void {
+    this.end(runId, (collector) => collector.handleLLMError(error, runId));
+  }
+
+  override handleToolStart(
+    serialized: Serialized,
+    input: string,
+    runId: string,
+    parentRunId?: string,
+    tags?: string[],
+    metadata?: Record<string, unknown>,
+    runName?: string,
+  ): void {
+    this.treeFor(runId, parentRunId).handleToolStart(serialized, input, runId, parentRunId, tags, metadata, runName);
+  }
+
+  override handleToolEnd(output: unknown, runId: string): void {
+    this.end(runId, (collector) => collector.handleToolEnd(output, runId));
+  }
+
+  override handleToolError(error: unknown, runId: string): void {
+    this.end(runId, (collector) => collector.handleToolError(error, runId));
+  }
+
+  /**
+   * Renders a finished run and its descendants as the lines {@link ConsoleTracer} prints, without a
+   * trailing newline. Colours follow the tracer's `colors` option.
+   *
+   * @param run - a run as a {@link RunCollector} collected it.
+   * @returns the tree, one line per run.
+   */
+  format(run: CollectedRun): string {
+    const lines: string[] = [];
+    const visit = (node: CollectedRun, prefix: string, connector: string, childPrefix: string): void => {
+      lines.push(prefix + connector + this.formatRun(node));
+      node.children.forEach((child, index) => {
+        const last = index === node.children.length - 1;
+        visit(child, prefix + childPrefix, last ? '└─ ' : '├─ ', last ? '   ' : '│  ');
+      });
+    };
+    visit(run, '', '', '');
+    return lines.join('\n');
+  }
+
+  private treeFor(runId: string, parentRunId: string | undefined): RunCollector {
+    const tree = (parentRunId === undefined ? undefined : this.trees.get(parentRunId)) ?? { collector: new RunCollector(), runIds: [] };
+    tree.runIds.push(runId);
+    this.trees.set(runId, tree);
+    return tree.collector;
+  }
+
+  private end(runId: string, forward: (collector: RunCollector) => void): void {
+    const tree = this.trees.get(runId);
+    if (tree === undefined) return;
+    forward(tree.collector);
+    // A tree's collector holds one root run, the one whose parent it did not see, once that run ended.
+    const root = tree.collector.runs[0];
+    if (root === undefined) return;
+    for (const id of tree.runIds) this.trees.delete(id);
+    this.stream.write(this.format(root) + '\n');
+  }
+
+  private formatRun(run: CollectedRun): string {
+    const c = this.colors;
+    const typeColor = run.type === 'llm' ? c.magenta : run.type === 'tool' ? c.yellow : c.cyan;
+    const duration = run.endTime === undefined || !this.timings ? '' : ` ${c.dim(`${run.endTime - run.startTime} ms`)}`;
+    const tokens = run.tokens.length === 0 ? '' : `  ${c.dim(`${run.tokens.length} token${run.tokens.length === 1 ? '' : 's'}`)}`;
+    const input = `  ${c.dim('in:')} ${this.preview(inputView(run))}`;
+    const outcome =
+      run.error === undefined ? `  ${c.dim('out:')} ${this.preview(outputView(run))}` : `  ${c.red(`✗ ${this.errorText(run.error)}`)}`;
+    return `${typeColor(run.type)} ${c.bold(run.name)}${duration}${tokens}${input}${outcome}`;
+  }
+
+  private errorText(error: unknown): string {
+    if (isError(error)) return this.cut(`${error.name}: ${error.message}`);
+    return this.preview(error);
+  }
+
+  private preview(value: unknown): string {
+    // Tool inputs arrive as strings that are already JSON for objects: show them as they are.
+    if (value instanceof RawText) return this.cut(value.text);
+    const json = toJsonValue(value, { maxDepth: 3, maxItems: 10, maxStringLength: this.maxLength });
+    return this.cut(JSON.stringify(json));
+  }
+
+  private cut(text: string): string {
+    const line = text.replace(/\s+/g, ' ');
+    return line.length <= this.maxLength ? line : line.slice(0, this.maxLength - 1) + '…';
+  }
+}
+
+function validate(options: unknown): asserts options is ConsoleTracerOptions {
+  const fail = (field: string, received: unknown, expected: string): never => {
+    throw new ConfigError(field, received, `Expected \`${field}\` to be ${expected}, got ${describeValue(received)}.`, {
+      code: 'INVALID_ARGUMENT',
+    });
+  };
+  if (options === null || typeof options !== 'object') fail('options', options, 'an object');
+  const { stream, colors, maxLength, timings } = options as Record<string, unknown>;
+  const writable = typeof stream === 'object' && stream !== null && typeof (stream as { write?: unknown }).write === 'function';
+  if (stream !== undefined && !writable) fail('stream', stream, 'a writable stream');
+  if (colors !== undefined && typeof colors !== 'boolean') fail('colors', colors, 'a boolean');
+  if (timings !== undefined && typeof timings !== 'boolean') fail('timings', timings, 'a boolean');
+  if (maxLength !== undefined && !(typeof maxLength === 'number' && Number.isInteger(maxLength) && maxLength > 0)) {
+    fail('maxLength', maxLength, 'a positive integer');
+  }
+}
+
+class RawText {
+  constructor(readonly text: string) {}
+}
+
+// What a reader wants to see of a run's inputs: the value a chain was called with (callscope wraps
+// primitives as { input }), the last message or prompt a model was given, a tool's input as handed over.
+function inputView(run: CollectedRun): unknown {
+  const inputs = run.inputs;
+  if (run.type === 'tool') return typeof inputs === 'string' ? new RawText(inputs) : inputs;
+  if (run.type === 'llm' && isRecord(inputs)) {
+    const messages = inputs.messages;
+    if (Array.isArray(messages)) {
+      const last: unknown = (messages[0] as unknown[] | undefined)?.at(-1);
+      return isRecord(last) && typeof last.content === 'string' ? last.content : messages;
+    }
+    if (Array.isArray(inputs.prompts)) return inputs.prompts.at(-1);
+  }
+  return unwrap(inputs, 'input');
+}
+
+function outputView(run: CollectedRun): unknown {
+  const outputs = run.outputs;
+  if (run.type === 'llm' && isRecord(outputs) && typeof outputs.content === 'string') return outputs.content;
+  return run.type === 'chain' ? unwrap(outputs, 'output') : outputs;
+}
+
+function unwrap(values: unknown, key: string): unknown {
+  if (!isRecord(values)) return values;
+  const keys = Object.keys(values);
+  return keys.length === 1 && keys[0] === key ? values[key] : values;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
