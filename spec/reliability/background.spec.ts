@@ -18,7 +18,11 @@ const ids = ['0190a6b2-7f1c-7cc1-9a64-4b8f5cf0c001', '0190a6b2-7f1c-7cc1-9a64-4b
 /** An async handler whose calls take `ms`, recording events in the order it receives them. */
 class SlowRecorder extends BaseCallbackHandler {
   readonly events: string[] = [];
-  constructor(private readonly ms: number, options: { awaitHandlers?: boolean } = {}) {
+  constructor(
+    private readonly ms: number,
+    options: { awaitHandlers?: boolean } = {},
+    private readonly onEnd: () => void = () => undefined,
+  ) {
     super(options);
   }
   override async handleChainStart(_s: unknown, inputs: { input?: unknown }) {
@@ -28,6 +32,7 @@ class SlowRecorder extends BaseCallbackHandler {
   override async handleChainEnd(outputs: { output?: unknown }) {
     await delay(this.ms);
     this.events.push(`end ${String(outputs.output)}`);
+    this.onEnd();
   }
 }
 
@@ -48,13 +53,12 @@ describe("background delivery (configure({ callbacks: 'background' }))", () => {
 
   it('gives each handler its own queue: a slow handler never delays another', async () => {
     const slow = new SlowRecorder(50);
-    const fast = new SlowRecorder(0);
     let fastDone: () => void = () => undefined;
     const fastFinished = new Promise<void>((resolve) => (fastDone = resolve));
-    const notify = { name: 'notify', handleChainEnd: () => fastDone() };
+    const fast = new SlowRecorder(0, {}, () => fastDone());
 
-    // `slow` comes first: with one shared queue, `fast` and `notify` would wait behind its 100 ms.
-    await echo.invoke(1, { callbacks: [slow, fast, notify], runId: ids[0] });
+    // `slow` comes first: with one shared queue, `fast` would wait behind its 100 ms.
+    await echo.invoke(1, { callbacks: [slow, fast], runId: ids[0] });
     await fastFinished;
 
     expect(fast.events).toEqual(['start 1', 'end 1']);
