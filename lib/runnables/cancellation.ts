@@ -3,32 +3,34 @@ import type { RunScope } from './config';
 
 // One 'abort' listener per signal, however many runs share it: Node warns about a possible leak past ten
 // listeners on an EventTarget, and 10,000 concurrent runs on one request's signal must not trip it.
-const subscribers = new WeakMap<AbortSignal, Set<() => void>>();
+const subscribers = new WeakMap<AbortSignal, { readonly callbacks: Set<() => void>; readonly listener: () => void }>();
 
 /**
  * Calls `callback` when `signal` aborts. Later subscribers are called first, so nested runs (which
  * subscribe after their parents) are cancelled before their parents. Returns the unsubscribe function.
  */
 export function onAbort(signal: AbortSignal, callback: () => void): () => void {
-  let set = subscribers.get(signal);
-  if (set === undefined) {
+  let entry = subscribers.get(signal);
+  if (entry === undefined) {
     const callbacks = new Set<() => void>();
-    set = callbacks;
-    subscribers.set(signal, callbacks);
-    signal.addEventListener(
-      'abort',
-      () => {
-        const pending = [...callbacks].reverse();
-        callbacks.clear();
-        for (const notify of pending) notify();
-      },
-      { once: true },
-    );
+    const listener = (): void => {
+      subscribers.delete(signal);
+      const pending = [...callbacks].reverse();
+      callbacks.clear();
+      for (const notify of pending) notify();
+    };
+    entry = { callbacks, listener };
+    subscribers.set(signal, entry);
+    signal.addEventListener('abort', listener, { once: true });
   }
-  const callbacks = set;
+  const { callbacks, listener } = entry;
   callbacks.add(callback);
   return () => {
-    callbacks.delete(callback);
+    // The last run to leave takes the listener along: nothing stays on a long-lived signal.
+    if (callbacks.delete(callback) && callbacks.size === 0 && subscribers.get(signal) === entry) {
+      subscribers.delete(signal);
+      signal.removeEventListener('abort', listener);
+    }
   };
 }
 
