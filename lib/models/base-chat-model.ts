@@ -1,5 +1,7 @@
 import { EVENT, emit } from '../callbacks/dispatch';
 import type { ChatGeneration, LLMResult, NewTokenFields, NewTokenIndices } from '../callbacks/handler';
+import { RunEndedError } from '../errors';
+import { abortErrorFor } from '../runnables/cancellation';
 import { normalizeConfig, RunScope, type Callbacks, type RunnableConfig } from '../runnables/config';
 import { Runnable } from '../runnables/runnable';
 import { executeRun, inheritedScope, streamRun } from '../runnables/run';
@@ -107,10 +109,14 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
   /**
    * Reports one streamed token of the run whose scope is `config`.
    *
+   * @throws {@link AbortError} when the run's signal has aborted; {@link RunEndedError} when the run is over.
    * @returns a promise when a handler is async, so the caller can wait for it before going on.
    */
   protected emitToken(config: RunnableConfig, token: string): Promise<void> | undefined {
     if (!(config instanceof RunScope)) return undefined;
+    // A body still running after its run was cancelled or ended stops here instead of emitting into it.
+    if (config.signal?.aborted) throw abortErrorFor(config, config.signal);
+    if (config._ended) throw new RunEndedError(config._runName ?? this.name, 'A token was emitted');
     const listeners = config.callbacks.handlerSet.listeners(EVENT.llmNewToken);
     if (listeners.length === 0) return undefined;
     const runId = config.callbacks.parentRunId;
