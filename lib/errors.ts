@@ -14,7 +14,8 @@ export type CallscopeErrorCode =
   | 'LOST_CALLBACKS'
   | 'TIMEOUT'
   | 'HANDLER_TIMEOUT'
-  | 'RUN_ENDED';
+  | 'RUN_ENDED'
+  | 'DEPENDENCY_MISSING';
 
 /**
  * Base class of every error callscope throws itself. Errors thrown by your own functions and handlers are

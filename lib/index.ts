@@ -51,6 +51,10 @@ export type { ToolFunction, ToolOptions, ToolSchema } from './tools';
 export { BaseChatModel, FakeChatModel } from './models';
 export type { AIMessage, AIMessageChunk, BaseChatModelOptions, ChatMessage, ChatModelInput, FakeChatModelOptions, MessageRole } from './models';
 
+// LangChain.js interop
+export { fromLangChain, LangChainRunnable, toLangChain } from './langchain';
+export type { FromLangChainOptions, LangChainManagerLike, LangChainRunnableLike } from './langchain';
+
 // Tracers
 export { ConsoleTracer, JsonlTracer, RunCollector } from './tracers';
 export type { CollectedRun, ConsoleTracerOptions, JsonError, JsonlRunRecord, JsonValue, RunType } from './tracers';

@@ -16,6 +16,7 @@ export const EVENT = {
   toolEnd: 8,
   toolError: 9,
   customEvent: 10,
+  llmStart: 11,
 } as const;
 
 /** One of the {@link EVENT} indices. */
@@ -33,6 +34,7 @@ const METHOD: readonly HandlerMethodName[] = [
   'handleToolEnd',
   'handleToolError',
   'handleCustomEvent',
+  'handleLLMStart',
 ];
 
 // Tool events are gated by `ignoreAgent`, as in LangChain.
@@ -48,6 +50,7 @@ const GATE: readonly (keyof CallbackHandlerOptions)[] = [
   'ignoreAgent',
   'ignoreAgent',
   'ignoreCustomEvent',
+  'ignoreLLM',
 ];
 
 const EVENT_COUNT = METHOD.length;

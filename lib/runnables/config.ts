@@ -4,9 +4,13 @@ import { CallbackManager } from '../callbacks/callback-manager';
 import { type HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
 import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler';
 import { parseOrThrow } from '../internal/validation';
+import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../langchain/foreign-manager';
 
-/** Handlers for a run: a list of handlers, or a {@link CallbackManager} (which also names a parent run). */
-export type Callbacks = readonly CallbackHandlerLike[] | CallbackManager;
+/**
+ * Handlers for a run: a list of handlers, or a {@link CallbackManager} (which also names a parent run), or
+ * the `callbacks` of a config LangChain.js passed to your function (its handlers and run are used).
+ */
+export type Callbacks = readonly CallbackHandlerLike[] | CallbackManager | LangChainManagerLike;
 
 /**
  * Options for one call of a runnable. Everything but `runName` and `runId` is inherited by the runs started
@@ -95,7 +99,7 @@ const plainRecord = z.custom<Record<string, unknown>>(
 );
 
 const configSchema = z.looseObject({
-  callbacks: z.union([z.array(handlerSchema), z.instanceof(CallbackManager)]).optional(),
+  callbacks: z.union([z.array(handlerSchema), z.instanceof(CallbackManager), z.custom<LangChainManagerLike>(isLangChainManager)]).optional(),
   tags: z.array(z.string()).optional(),
   metadata: plainRecord.optional(),
   runName: z.string().min(1).optional(),
@@ -132,6 +136,9 @@ export function normalizeConfig(config: unknown, where = 'RunnableConfig'): Norm
   if (callbacks instanceof CallbackManager) {
     handlers = callbacks.handlerSet;
     parentRunId = callbacks.parentRunId;
+  } else if (isLangChainManager(callbacks)) {
+    // The config LangChain.js passes to functions: report into its handlers, under its run.
+    ({ handlers, parentRunId } = fromLangChainManager(callbacks));
   } else if (callbacks !== undefined && callbacks.length > 0) {
     handlers = NO_HANDLERS.union(callbacks);
   }

@@ -1,6 +1,7 @@
 import { CallbackManager } from '../callbacks/callback-manager';
 import { ConfigError, describeValue } from '../errors';
 import type { Callbacks } from './config';
+import { isLangChainManager } from '../langchain/foreign-manager';
 import { Runnable } from './runnable';
 
 /**
@@ -26,8 +27,7 @@ export function withCallbacks<TRunnable extends Runnable<never, unknown>>(runnab
       { code: 'INVALID_ARGUMENT' },
     );
   }
-  const list = handlers instanceof CallbackManager ? handlers.handlers : handlers;
-  if (!Array.isArray(list)) {
+  if (!(handlers instanceof CallbackManager) && !Array.isArray(handlers) && !isLangChainManager(handlers)) {
     throw new ConfigError(
       'handlers',
       handlers,
@@ -35,5 +35,5 @@ export function withCallbacks<TRunnable extends Runnable<never, unknown>>(runnab
       { code: 'INVALID_ARGUMENT' },
     );
   }
-  return runnable.withConfig({ callbacks: list });
+  return runnable.withConfig({ callbacks: handlers });
 }
