@@ -37,9 +37,9 @@ const DEFAULT_MAX_LENGTH = 60;
 /**
  * A handler that prints each finished root run as an indented tree: per run its type, name and duration,
  * a short view of its inputs and outputs, the number of tokens a model streamed, and, in red, what a
- * failed run threw. A tree is printed in one write when its root run ends; runs still going on then (a
- * child nobody awaited) are left out. Memory is released as each tree is printed, so the tracer can stay
- * attached for the life of a process.
+ * failed run threw. A tree is printed in one write when its root run ends; a run still going on then (a
+ * child nobody awaited) is marked `(still running)`. Memory is released as each tree is printed, so the
+ * tracer can stay attached for the life of a process.
  *
  * @example
  * ```ts
@@ -196,7 +196,11 @@ export class ConsoleTracer extends BaseCallbackHandler {
     const tokens = run.tokens.length === 0 ? '' : `  ${c.dim(`${run.tokens.length} token${run.tokens.length === 1 ? '' : 's'}`)}`;
     const input = `  ${c.dim('in:')} ${this.preview(inputView(run))}`;
     const outcome =
-      run.error === undefined ? `  ${c.dim('out:')} ${this.preview(outputView(run))}` : `  ${c.red(`✗ ${this.errorText(run.error)}`)}`;
+      run.endTime === undefined
+        ? `  ${c.dim('(still running)')}`
+        : run.error === undefined
+          ? `  ${c.dim('out:')} ${this.preview(outputView(run))}`
+          : `  ${c.red(`✗ ${this.errorText(run.error)}`)}`;
     return `${typeColor(run.type)} ${c.bold(run.name)}${duration}${tokens}${input}${outcome}`;
   }
 

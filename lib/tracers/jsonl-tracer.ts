@@ -63,7 +63,8 @@ const LIMITS = { maxDepth: 64 } as const;
  * serialise) is reported once with `console.warn`, and the run goes on as if the tracer were not there.
  *
  * Lines are written as runs end, without waiting for the stream: call {@link JsonlTracer.close} before
- * reading the file or exiting.
+ * reading the file or exiting (with `configure({ callbacks: 'background' })`, after `awaitAllCallbacks()`,
+ * so the last events have reached the tracer).
  *
  * @example
  * ```ts
@@ -82,6 +83,7 @@ export class JsonlTracer extends BaseCallbackHandler {
   private failed = false;
   private closing: Promise<void> | undefined;
   private readonly warned = new Set<string>();
+  private readonly onStreamError = (error: unknown): void => this.writeFailed(error);
 
   /**
    * @param pathOrStream - a file path, appended to (created if missing), or a writable stream, which the
@@ -111,7 +113,7 @@ export class JsonlTracer extends BaseCallbackHandler {
       this.target = 'its stream';
     }
     // Without a listener an 'error' event (a missing directory, a closed pipe) would crash the process.
-    this.stream.on('error', (error: unknown) => this.writeFailed(error));
+    this.stream.on('error', this.onStreamError);
   }
 
   override handleChainStart(
@@ -200,9 +202,9 @@ export class JsonlTracer extends BaseCallbackHandler {
   }
 
   /**
-   * Waits until every line written so far has been handed to the operating system. A file the tracer
-   * opened is then closed; a stream you gave is left open. Lines of runs that end later are dropped (with
-   * one warning). Never rejects: write failures were already reported.
+   * Waits until the stream has taken every line written so far (a file: written out). A file the tracer
+   * opened is then closed; a stream you gave is left open, and the tracer stops listening to it. Lines of
+   * runs that end later are dropped (with one warning). Never rejects: write failures were already reported.
    *
    * @returns a promise that resolves when the lines are flushed.
    */
@@ -217,8 +219,9 @@ export class JsonlTracer extends BaseCallbackHandler {
       await finished(this.stream).catch(() => undefined);
       return;
     }
-    if (this.pendingWrites === 0 || this.failed) return;
-    await new Promise<void>((resolve) => this.drained.push(resolve));
+    if (this.pendingWrites > 0 && !this.failed) await new Promise<void>((resolve) => this.drained.push(resolve));
+    // The stream is yours again: many tracers over one stream must not pile up listeners on it.
+    if (!this.ownsStream) this.stream.removeListener('error', this.onStreamError);
   }
 
   private start(
