@@ -38,9 +38,9 @@ export async function dispatchCustomEvent(name: string, data: unknown, config?: 
         "(required in the 'explicit' propagation mode).",
     );
   }
-  if (scope._ended) throw new RunEndedError(scope._runName ?? 'run', `dispatchCustomEvent('${name}') was called`);
   const listeners = scope.callbacks.handlerSet.listeners(EVENT.customEvent);
   if (listeners.length === 0) return;
+  if (scope._ended) throw new RunEndedError(scope._runName ?? 'run', `dispatchCustomEvent('${name}') was called`);
   const runId = scope.callbacks.parentRunId;
   const pending = emit(listeners, 'handleCustomEvent', [name, data, runId, scope.tags, scope.metadata], runId, scope._rootRunId);
   if (pending !== undefined) await pending;

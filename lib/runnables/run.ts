@@ -105,12 +105,31 @@ async function emitFailure<TInput, TOutput>(target: RunTarget<TInput, TOutput>, 
  * Runs `target` once: start event, body inside the run's context, then end or error event. Handler
  * promises are awaited before the run goes on; with only synchronous handlers no extra tick is spent.
  */
-export async function executeRun<TInput, TOutput>(
+export function executeRun<TInput, TOutput>(
   target: RunTarget<TInput, TOutput>,
   input: TInput,
   config: RunnableConfig | undefined,
 ): Promise<TOutput> {
-  const scope = openScope(target, config, inheritedScope(config));
+  let scope: RunScope;
+  try {
+    scope = openScope(target, config, inheritedScope(config));
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
+  if (scope.signal === undefined && scope.callbacks.handlerSet.handlers.length === 0) {
+    // Nobody listens and nothing can cancel: no events to send, nothing to wait for or clean up, so the
+    // body's own promise is the run's. Its context still carries the run for what it starts.
+    try {
+      const result = currentBackend<RunScope>().with(scope, callBody, target, input, scope);
+      return result instanceof Promise ? (result as Promise<TOutput>) : Promise.resolve(result);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+  return executeObservedRun(target, input, scope);
+}
+
+async function executeObservedRun<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> {
   enter(scope);
   try {
     const signal = scope.signal;

@@ -287,6 +287,21 @@ describe('the packed package, installed in a fresh project', () => {
     expect(report).not.toMatch(/Errors:|Warnings:/);
   });
 
+  it('loads one copy of callscope for import and require alike, so runs link across both', () => {
+    writeFileSync(
+      join(project, 'both.mjs'),
+      `import { createRequire } from 'node:module';
+import { RunCollector, RunnableLambda } from 'callscope';
+const required = createRequire(import.meta.url)('callscope');
+const leaf = required.RunnableLambda.from((x) => x, { name: 'leaf' });
+const collector = new RunCollector();
+await RunnableLambda.from((x) => leaf.invoke(x), { name: 'top' }).invoke(1, { callbacks: [collector] });
+console.log(JSON.stringify({ sameClass: RunnableLambda === required.RunnableLambda, names: collector.allRuns().map((run) => run.name) }));
+`,
+    );
+    expect(JSON.parse(run(process.execPath, ['both.mjs'], project))).toEqual({ sameClass: true, names: ['top', 'leaf'] });
+  });
+
   it('installs without the optional peer dependencies', () => {
     for (const peer of ['@langchain/core', '@opentelemetry/api', '@anthropic-ai/sdk']) {
       expect(existsSync(join(project, 'node_modules', ...peer.split('/')))).toBe(false);
