@@ -17,7 +17,8 @@ interface Outcome {
 }
 
 function runSmoke(): Promise<Outcome> {
-  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_SMOKE: '1' };
+  // From the sources: the smoke run must not depend on a build.
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_SMOKE: '1', CALLSCOPE_BENCH_SOURCE: 'lib' };
   delete env.BENCH_MEMORY_INVOKES;
   return new Promise((resolve, reject) => {
     const child = spawn(tsx, ['bench/index.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });

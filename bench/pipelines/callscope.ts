@@ -1,15 +1,8 @@
 /* eslint-disable @typescript-eslint/require-await -- the workloads are async functions on purpose, as in
    user code: each call creates the promise whose context propagation is what the benchmark measures. */
 /** The benchmarked workloads built with callscope's public API, exactly as a user would write them. */
-import {
-  AsyncCallbackHandler,
-  BaseCallbackHandler,
-  configure,
-  FakeChatModel,
-  RunnableLambda,
-  type PropagationMode,
-  type Runnable,
-} from '../../lib';
+import type { FakeChatModel as FakeChatModelType, PropagationMode, Runnable } from '../../lib';
+import { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, RunnableLambda } from '../target';
 import { repeat, type Contender } from '../harness/interleave';
 import { expectCount } from '../harness/verify';
 
@@ -81,7 +74,7 @@ export function fanOut(width: number): Runnable<number, number> {
 }
 
 /** The embedded fake model, streaming `text` token by token during `invoke`. */
-export function streamingModel(text: string): FakeChatModel {
+export function streamingModel(text: string): FakeChatModelType {
   return new FakeChatModel({ responses: [text], streaming: true });
 }
 

@@ -1,4 +1,4 @@
-import { FakeChatModel } from '../../lib';
+import { FakeChatModel } from '../target';
 import { interleave, type Contender } from '../harness/interleave';
 import type { Scenario, ScenarioReport } from '../harness/report';
 import { formatCount, formatDuration, formatRatio, plural } from '../harness/stats';

@@ -1,4 +1,14 @@
+import fc from 'fast-check';
 import { CallbackManager, ConfigError, RunCollector, RunnableLambda, type RunnableConfig } from '../../lib';
+import { normalizeConfig, quickParse } from '../../lib/runnables/config';
+
+/** The zod path alone: a config with an extra field the quick path does not take. */
+function normalizeConfigWithZod(config: unknown) {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) return normalizeConfig(config);
+  const { ...copy } = config as Record<string, unknown>;
+  const result = normalizeConfig(Object.assign(Object.create(null) as object, copy));
+  return result;
+}
 
 const identity = RunnableLambda.from((x: unknown) => x, { name: 'identity' });
 
@@ -57,5 +67,55 @@ describe('RunnableConfig validation', () => {
     expect(() => identity.withConfig({ tags: [3] } as unknown as RunnableConfig)).toThrow(ConfigError);
     expect(() => new CallbackManager(5 as unknown as [])).toThrow('Expected `handlers` to be an array of handlers or a CallbackManager, got `5` (number)');
     expect(() => new CallbackManager(['x'] as unknown as [])).toThrow('`handlers[0]`');
+  });
+});
+
+describe('the quick path for common configs', () => {
+  // normalizeConfig skips zod for plain configs of the commonest fields; it must never accept what zod
+  // rejects, nor produce a different result.
+  const handler = { name: 'h', handleChainStart: () => undefined };
+  const value = fc.oneof(
+    fc.anything(),
+    fc.constant(undefined),
+    fc.array(fc.oneof(fc.string(), fc.constant(handler), fc.constant(null), fc.integer()), { maxLength: 3 }),
+    fc.dictionary(fc.string(), fc.anything(), { maxKeys: 2 }),
+    fc.constant(new AbortController().signal),
+    fc.constant(new CallbackManager([handler])),
+    fc.string(),
+  );
+  const configArb = fc.oneof(
+    fc.anything(),
+    fc.record(
+      {
+        callbacks: value,
+        tags: value,
+        metadata: value,
+        runName: value,
+        signal: value,
+        configurable: value,
+        maxConcurrency: value,
+        other: value,
+      },
+      { requiredKeys: [] },
+    ),
+  );
+
+  it('agrees with the zod schema on every config', () => {
+    fc.assert(
+      fc.property(configArb, (config) => {
+        const quick = quickParse(config);
+        if (quick === undefined) return;
+        const viaZod = (() => {
+          try {
+            return { ok: true as const, value: normalizeConfigWithZod(config) };
+          } catch (error) {
+            return { ok: false as const, error };
+          }
+        })();
+        expect(viaZod.ok).toBe(true);
+        expect(normalizeConfig(config)).toEqual(viaZod.ok ? viaZod.value : undefined);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
