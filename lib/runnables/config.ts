@@ -186,7 +186,7 @@ export function quickParse(config: unknown): ParsedConfig | undefined {
   if (configurable !== undefined && !isRecordLike(configurable)) return undefined;
   if (runName !== undefined && (typeof runName !== 'string' || runName.length === 0)) return undefined;
   if (signal !== undefined && !(signal instanceof AbortSignal)) return undefined;
-  return fields as ParsedConfig;
+  return fields;
 }
 
 function isRecordLike(value: unknown): boolean {

@@ -114,16 +114,18 @@ export function executeRun<TInput, TOutput>(
   try {
     scope = openScope(target, config, inheritedScope(config));
   } catch (error) {
-    return Promise.reject(error as Error);
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a ConfigError or LostCallbacksError
+    return Promise.reject(error);
   }
   if (scope.signal === undefined && scope.callbacks.handlerSet.handlers.length === 0) {
     // Nobody listens and nothing can cancel: no events to send, nothing to wait for or clean up, so the
     // body's own promise is the run's. Its context still carries the run for what it starts.
     try {
       const result = currentBackend<RunScope>().with(scope, callBody, target, input, scope);
-      return result instanceof Promise ? (result as Promise<TOutput>) : Promise.resolve(result);
+      return result instanceof Promise ? result : Promise.resolve(result);
     } catch (error) {
-      return Promise.reject(error as Error);
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the body's own error, unchanged
+      return Promise.reject(error);
     }
   }
   return executeObservedRun(target, input, scope);
