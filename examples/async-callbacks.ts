@@ -5,7 +5,7 @@
  * Run it with `npx tsx examples/async-callbacks.ts`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AsyncCallbackHandler, BaseCallbackHandler, FakeChatModel, type LLMResult, type Serialized } from '../lib';
+import { AsyncCallbackHandler, BaseCallbackHandler, ConsoleTracer, FakeChatModel, type LLMResult, type Serialized } from '../lib';
 
 // Python runs a sync handler in a thread pool executor when the model runs asynchronously. Node has no
 // such executor: a BaseCallbackHandler method is called synchronously, right when the token is produced,
@@ -42,7 +42,11 @@ async function main(): Promise<void> {
     callbacks: [new MyCustomSyncHandler(), new MyCustomAsyncHandler()],
   });
 
-  const result = await chat.invoke('Tell me a joke');
+  // The demo runs on the embedded model: no API key, no network.
+  console.log('Model: FakeChatModel (embedded, offline)');
+  // A ConsoleTracer given for this call prints the run's tree once it has ended (durations left out so the
+  // output is the same on every run).
+  const result = await chat.invoke('Tell me a joke', { callbacks: [new ConsoleTracer({ timings: false })] });
   console.log(`Result: ${JSON.stringify(result)}`);
 }
 
@@ -52,6 +56,7 @@ main().catch((error: unknown) => {
 });
 
 // Prints:
+// Model: FakeChatModel (embedded, offline)
 // zzzz....
 // Hi! I just woke up. Your llm is starting
 // Sync handler called synchronously: token: Why
@@ -68,4 +73,5 @@ main().catch((error: unknown) => {
 // Sync handler called synchronously: token:  everything!
 // zzzz....
 // Hi! I just woke up. Your llm is ending
+// llm FakeChatModel  10 tokens  in: "Tell me a joke"  out: "Why don't scientists trust atoms?\n\nBecause they make up …
 // Result: {"role":"ai","content":"Why don't scientists trust atoms?\n\nBecause they make up everything!"}

@@ -13,7 +13,7 @@
  * Run it with `npx tsx examples/propagation-bug.ts`.
  */
 import { z } from 'zod';
-import { configure, FakeChatModel, RunCollector, RunnableLambda, tool, type CollectedRun, type PropagationMode } from '../lib';
+import { configure, ConsoleTracer, FakeChatModel, RunCollector, RunnableLambda, tool, type CollectedRun, type PropagationMode } from '../lib';
 
 const model = new FakeChatModel({ responses: ['Paris is the capital of France.'] });
 
@@ -70,6 +70,10 @@ async function main(): Promise<void> {
     printColumns(['async-local-storage', ...implicitFixed.tree], ['explicit', ...explicitFixed.tree]);
 
     console.log('');
+    console.log("The fixed pipeline in 'explicit' mode, as ConsoleTracer prints it:");
+    await lookupFixed.invoke({ question: 'What is the capital of France?' }, { callbacks: [new ConsoleTracer({ timings: false })] });
+
+    console.log('');
     console.log("Diagnostics: configure({ propagation: 'explicit', onLostCallbacks: 'warn' })");
     const warned: Promise<void> = new Promise((resolve) => {
       process.once('warning', (warning: Error & { code?: string }) => {
@@ -107,6 +111,11 @@ main().catch((error: unknown) => {
 // tool lookup              tool lookup
 //   chain answer             chain answer
 //     llm FakeChatModel        llm FakeChatModel
+//
+// The fixed pipeline in 'explicit' mode, as ConsoleTracer prints it:
+// tool lookup  in: {"question":"What is the capital of France?"}  out: "Paris is the capital of France."
+// └─ chain answer  in: "What is the capital of France?"  out: "Paris is the capital of France."
+//    └─ llm FakeChatModel  in: "What is the capital of France?"  out: "Paris is the capital of France."
 //
 // Diagnostics: configure({ propagation: 'explicit', onLostCallbacks: 'warn' })
 // CALLSCOPE_LOST_CALLBACKS: Runnable `answer` was invoked without `config` inside run `lookup` (<run id>), so the 1 handler of that run will not see it: in 'explicit' propagation mode it starts a new root run. Fix: pass the config argument your function received, e.g. `answer.invoke(input, config)`. Called at examples/propagation-bug.ts:22:52.
