@@ -25,6 +25,8 @@ describe('RunnableConfig validation', () => {
     ['maxConcurrency', { maxConcurrency: 1.5 }, 'got `1.5` (number)'],
     ['signal', { signal: 'abort' }, 'Expected `signal` to be an AbortSignal'],
     ['configurable', { configurable: 3 }, 'Expected `configurable` to be a plain object'],
+    ['timeout', { timeout: -5 }, 'Expected `timeout` to be a positive number of milliseconds, got `-5` (number)'],
+    ['timeout', { timeout: Number.POSITIVE_INFINITY }, 'Expected `timeout` to be a positive number of milliseconds'],
   ])('rejects a bad `%s` with a ConfigError naming the field and the value', async (field, config, message) => {
     const failure = identity.invoke(1, config as unknown as RunnableConfig);
 

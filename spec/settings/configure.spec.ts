@@ -51,6 +51,10 @@ describe('configure()', () => {
     ['a misspelt option', { propogation: 'explicit' }, 'Unknown option `propogation`'],
     ['a non-function onHandlerError', { onHandlerError: 'log' }, 'Expected `onHandlerError` to be a function'],
     ['a non-object', 'explicit', 'Expected configure() options to be an object'],
+    ['an unknown delivery mode', { callbacks: 'async' }, "Expected `callbacks` to be one of 'blocking', 'background', got `\"async\"` (string)"],
+    ['a zero handler timeout', { handlerTimeoutMs: 0 }, 'Expected `handlerTimeoutMs` to be a positive number of milliseconds'],
+    ['a fractional queue bound', { maxQueuedEvents: 2.5 }, 'Expected `maxQueuedEvents` to be a whole number of at least 1'],
+    ['an unknown diagnostics policy', { onLostCallbacks: 'log' }, "Expected `onLostCallbacks` to be one of 'ignore', 'warn', 'throw'"],
   ])('throws ConfigError for %s and changes nothing', (_, options, message) => {
     configure({ propagation: 'explicit' });
     expect(() => configure(options as unknown as ConfigureOptions)).toThrow(ConfigError);
