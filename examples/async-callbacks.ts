@@ -1,11 +1,22 @@
 /**
- * The "callbacks in async environments" example from LangChain's docs, with the embedded FakeChatModel in
- * place of a hosted model: no API key, no network, the same output order.
+ * The "callbacks in async environments" example from LangChain's docs. With `ANTHROPIC_API_KEY` set it
+ * streams from Anthropic through ChatAnthropic, with the seed's model and `max_tokens`; without it, the
+ * embedded FakeChatModel stands in: no API key, no network, the same output order.
  *
  * Run it with `npx tsx examples/async-callbacks.ts`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AsyncCallbackHandler, BaseCallbackHandler, ConsoleTracer, FakeChatModel, type LLMResult, type Serialized } from '../lib';
+import {
+  AsyncCallbackHandler,
+  BaseCallbackHandler,
+  ChatAnthropic,
+  ConsoleTracer,
+  FakeChatModel,
+  type BaseChatModel,
+  type CallbackHandler,
+  type LLMResult,
+  type Serialized,
+} from '../lib';
 
 // Python runs a sync handler in a thread pool executor when the model runs asynchronously. Node has no
 // such executor: a BaseCallbackHandler method is called synchronously, right when the token is produced,
@@ -34,16 +45,25 @@ class MyCustomAsyncHandler extends AsyncCallbackHandler {
   }
 }
 
-async function main(): Promise<void> {
-  // `streaming: true` makes invoke() report every token; the constructor's callbacks apply to every run.
-  const chat = new FakeChatModel({
+// `streaming: true` makes invoke() report every token; the constructor's callbacks apply to every run.
+function chooseModel(callbacks: CallbackHandler[]): BaseChatModel {
+  if (process.env.ANTHROPIC_API_KEY) {
+    // The seed's model and max_tokens. Its answer differs from run to run, so the `Prints:` block below
+    // shows the offline run.
+    console.log('Model: ChatAnthropic claude-3-7-sonnet-20250219 (Anthropic API, ANTHROPIC_API_KEY is set)');
+    return new ChatAnthropic({ model: 'claude-3-7-sonnet-20250219', maxTokens: 25, streaming: true, callbacks });
+  }
+  // No API key: the embedded model, no network.
+  console.log('Model: FakeChatModel (embedded, offline)');
+  return new FakeChatModel({
     responses: ["Why don't scientists trust atoms?\n\nBecause they make up everything!"],
     streaming: true,
-    callbacks: [new MyCustomSyncHandler(), new MyCustomAsyncHandler()],
+    callbacks,
   });
+}
 
-  // The demo runs on the embedded model: no API key, no network.
-  console.log('Model: FakeChatModel (embedded, offline)');
+async function main(): Promise<void> {
+  const chat = chooseModel([new MyCustomSyncHandler(), new MyCustomAsyncHandler()]);
   // A ConsoleTracer given for this call prints the run's tree once it has ended (durations left out so the
   // output is the same on every run).
   const result = await chat.invoke('Tell me a joke', { callbacks: [new ConsoleTracer({ timings: false })] });

@@ -15,7 +15,9 @@ export type CallscopeErrorCode =
   | 'TIMEOUT'
   | 'HANDLER_TIMEOUT'
   | 'RUN_ENDED'
-  | 'DEPENDENCY_MISSING';
+  | 'DEPENDENCY_MISSING'
+  | 'PROVIDER_ERROR'
+  | 'PROVIDER_CONNECTION_ERROR';
 
 /**
  * Base class of every error callscope throws itself. Errors thrown by your own functions and handlers are
@@ -207,6 +209,42 @@ export class RunEndedError extends CallscopeError {
   constructor(runName: string, what: string) {
     super('RUN_ENDED', `${what} after run \`${runName}\` ended; its handlers no longer take events. Await the work inside the run.`);
     this.name = 'RunEndedError';
+  }
+}
+
+/**
+ * A model provider's API failed a call, after the provider SDK's own retries. Code `PROVIDER_ERROR`: the
+ * API answered with an error status, sent an `error` event in the middle of a stream, or the request could
+ * not be made (no credentials, say). Code `PROVIDER_CONNECTION_ERROR`: the API could not be reached, did
+ * not answer in time, or the connection was cut before the response was complete. `cause` is the SDK's
+ * own error.
+ */
+export class ProviderError extends CallscopeError {
+  /** The provider, such as `'anthropic'`. */
+  readonly provider: string;
+  /** HTTP status of the error response; `undefined` for an error event mid-stream or a connection failure. */
+  readonly status: number | undefined;
+  /** The provider's id of the request (Anthropic's `request-id` header), to quote when reporting a problem. */
+  readonly requestId: string | undefined;
+  /** The provider's error type, such as `'overloaded_error'` or `'authentication_error'`, when it sent one. */
+  readonly type: string | undefined;
+
+  /** @param details - the provider, the code, the full message and what the provider reported. */
+  constructor(details: {
+    provider: string;
+    code: 'PROVIDER_ERROR' | 'PROVIDER_CONNECTION_ERROR';
+    message: string;
+    status?: number | undefined;
+    requestId?: string | undefined;
+    type?: string | undefined;
+    cause?: unknown;
+  }) {
+    super(details.code, details.message, { cause: details.cause });
+    this.name = 'ProviderError';
+    this.provider = details.provider;
+    this.status = details.status;
+    this.requestId = details.requestId;
+    this.type = details.type;
   }
 }
 

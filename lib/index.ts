@@ -48,8 +48,17 @@ export { StructuredTool, tool } from './tools';
 export type { ToolFunction, ToolOptions, ToolSchema } from './tools';
 
 // Chat models
-export { BaseChatModel, FakeChatModel } from './models';
-export type { AIMessage, AIMessageChunk, BaseChatModelOptions, ChatMessage, ChatModelInput, FakeChatModelOptions, MessageRole } from './models';
+export { BaseChatModel, ChatAnthropic, FakeChatModel } from './models';
+export type {
+  AIMessage,
+  AIMessageChunk,
+  BaseChatModelOptions,
+  ChatAnthropicOptions,
+  ChatMessage,
+  ChatModelInput,
+  FakeChatModelOptions,
+  MessageRole,
+} from './models';
 
 // LangChain.js interop
 export { fromLangChain, LangChainRunnable, toLangChain } from './langchain';
@@ -59,6 +68,18 @@ export type { FromLangChainOptions, LangChainManagerLike, LangChainRunnableLike 
 export { ConsoleTracer, JsonlTracer, RunCollector } from './tracers';
 export type { CollectedRun, ConsoleTracerOptions, JsonError, JsonlRunRecord, JsonValue, RunType } from './tracers';
 
+// OpenTelemetry
+export { extractRunContext, injectRunContext, OpenTelemetryTracer } from './tracers';
+export type {
+  ExtractedRunConfig,
+  ExtractRunContextOptions,
+  HeadersLike,
+  InjectRunContextOptions,
+  OpenTelemetryTracerLike,
+  OpenTelemetryTracerOptions,
+  RunContextCarrier,
+} from './tracers';
+
 // Errors
 export {
   AbortError,
@@ -67,6 +88,7 @@ export {
   HandlerTimeoutError,
   LostCallbacksError,
   NoActiveRunError,
+  ProviderError,
   RunEndedError,
   RunTimeoutError,
   ToolInputError,

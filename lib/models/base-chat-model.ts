@@ -74,16 +74,22 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
     const chunks = this._streamChunks(toMessages(input), config);
     let content = '';
     let responseMetadata: Record<string, unknown> | undefined;
-    for (;;) {
-      const step = await chunks.next();
-      if (step.done === true) break;
-      const chunk = step.value;
-      content += chunk.content;
-      if (chunk.responseMetadata !== undefined) responseMetadata = { ...responseMetadata, ...chunk.responseMetadata };
-      if (this.streaming && chunk.content !== '') {
-        const pending = this.emitToken(config, chunk.content);
-        if (pending !== undefined) await pending;
+    let finished = false;
+    try {
+      for (;;) {
+        const step = await chunks.next();
+        if (step.done === true) break;
+        const chunk = step.value;
+        content += chunk.content;
+        if (chunk.responseMetadata !== undefined) responseMetadata = { ...responseMetadata, ...chunk.responseMetadata };
+        if (this.streaming && chunk.content !== '') {
+          const pending = this.emitToken(config, chunk.content);
+          if (pending !== undefined) await pending;
+        }
       }
+      finished = true;
+    } finally {
+      if (!finished) await closeProducer(chunks);
     }
     return responseMetadata === undefined ? { role: 'ai', content } : ({ role: 'ai', content, responseMetadata } as AIMessageChunk);
   }
@@ -95,14 +101,20 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
 
   private async *tokenStream(messages: readonly ChatMessage[], config: RunnableConfig): AsyncGenerator<AIMessage, void, undefined> {
     const chunks = this._streamChunks(messages, config);
-    for (;;) {
-      const step = await chunks.next();
-      if (step.done === true) return;
-      if (step.value.content !== '') {
-        const pending = this.emitToken(config, step.value.content);
-        if (pending !== undefined) await pending;
+    let finished = false;
+    try {
+      for (;;) {
+        const step = await chunks.next();
+        if (step.done === true) break;
+        if (step.value.content !== '') {
+          const pending = this.emitToken(config, step.value.content);
+          if (pending !== undefined) await pending;
+        }
+        yield step.value;
       }
-      yield step.value;
+      finished = true;
+    } finally {
+      if (!finished) await closeProducer(chunks);
     }
   }
 
@@ -158,6 +170,18 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
     return emit(listeners, 'handleLLMError', [error, runId, scope._parentRunId, scope.tags], runId, scope._rootRunId);
+  }
+}
+
+/**
+ * Closes a producer left suspended mid-response (a token handler failed, the run was aborted, the consumer
+ * of `stream()` stopped early), so a provider's model releases its HTTP stream instead of leaving it open.
+ */
+async function closeProducer(chunks: AsyncIterator<AIMessageChunk>): Promise<void> {
+  try {
+    await chunks.return?.();
+  } catch {
+    // The run already ends with its own error, or normally; a producer failing to close adds nothing.
   }
 }
 
