@@ -65,8 +65,8 @@ export { fromLangChain, LangChainRunnable, toLangChain } from './langchain';
 export type { FromLangChainOptions, LangChainManagerLike, LangChainRunnableLike } from './langchain';
 
 // Tracers
-export { ConsoleTracer, JsonlTracer, RunCollector } from './tracers';
-export type { CollectedRun, ConsoleTracerOptions, JsonError, JsonlRunRecord, JsonValue, RunType } from './tracers';
+export { ConsoleTracer, JsonlTracer, RunCollector, RunTracer } from './tracers';
+export type { CollectedRun, ConsoleTracerOptions, JsonError, JsonlRunRecord, JsonValue, RunEndInfo, RunStartInfo, RunType } from './tracers';
 
 // OpenTelemetry
 export { extractRunContext, injectRunContext, OpenTelemetryTracer } from './tracers';

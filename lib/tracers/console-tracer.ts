@@ -1,9 +1,8 @@
 import picocolors from 'picocolors';
-import { BaseCallbackHandler, type ChainValues, type LLMResult, type NewTokenIndices, type Serialized } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
-import type { ChatMessage } from '../models/messages';
 import { isError, toJsonValue } from './internal/to-json-value';
 import { RunCollector, type CollectedRun } from './run-collector';
+import type { RunEndInfo } from './run-tracer';
 
 /** Options of {@link ConsoleTracer}. */
 export interface ConsoleTracerOptions {
@@ -26,12 +25,6 @@ export interface ConsoleTracerOptions {
 
 type Colors = ReturnType<typeof picocolors.createColors>;
 
-// One tree of runs being collected: its own RunCollector, and the ids of every run routed to it.
-interface Tree {
-  readonly collector: RunCollector;
-  readonly runIds: string[];
-}
-
 const DEFAULT_MAX_LENGTH = 60;
 
 /**
@@ -49,14 +42,11 @@ const DEFAULT_MAX_LENGTH = 60;
  * //    └─ llm FakeChatModel 1 ms  1 token  in: "Weather in Lisbon?"  out: "Sunny"
  * ```
  */
-export class ConsoleTracer extends BaseCallbackHandler {
+export class ConsoleTracer extends RunCollector {
   private readonly stream: NodeJS.WritableStream;
   private readonly colors: Colors;
   private readonly maxLength: number;
   private readonly timings: boolean;
-  // Each root run gets a RunCollector of its own, found from the id of any run inside it, and dropped
-  // once its tree is printed.
-  private readonly trees = new Map<string, Tree>();
 
   /**
    * @param options - see {@link ConsoleTracerOptions}.
@@ -72,83 +62,12 @@ export class ConsoleTracer extends BaseCallbackHandler {
     this.timings = options.timings ?? true;
   }
 
-  override handleChainStart(
-    serialized: Serialized,
-    inputs: ChainValues,
-    runId: string,
-    parentRunId?: string,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runType?: string,
-    runName?: string,
-  ): void {
-    this.treeFor(runId, parentRunId).handleChainStart(serialized, inputs, runId, parentRunId, tags, metadata, runType, runName);
-  }
-
-  override handleChainEnd(outputs: ChainValues, runId: string): void {
-    this.end(runId, (collector) => collector.handleChainEnd(outputs, runId));
-  }
-
-  override handleChainError(error: unknown, runId: string): void {
-    this.end(runId, (collector) => collector.handleChainError(error, runId));
-  }
-
-  override handleChatModelStart(
-    serialized: Serialized,
-    messages: ChatMessage[][],
-    runId: string,
-    parentRunId?: string,
-    extraParams?: Record<string, unknown>,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.treeFor(runId, parentRunId).handleChatModelStart(serialized, messages, runId, parentRunId, extraParams, tags, metadata, runName);
-  }
-
-  override handleLLMStart(
-    serialized: Serialized,
-    prompts: string[],
-    runId: string,
-    parentRunId?: string,
-    extraParams?: Record<string, unknown>,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.treeFor(runId, parentRunId).handleLLMStart(serialized, prompts, runId, parentRunId, extraParams, tags, metadata, runName);
-  }
-
-  override handleLLMNewToken(token: string, idx: NewTokenIndices, runId: string): void {
-    this.trees.get(runId)?.collector.handleLLMNewToken(token, idx, runId);
-  }
-
-  override handleLLMEnd(output: LLMResult, runId: string): void {
-    this.end(runId, (collector) => collector.handleLLMEnd(output, runId));
-  }
-
-  override handleLLMError(error: unknown, runId: string): void {
-    this.end(runId, (collector) => collector.handleLLMError(error, runId));
-  }
-
-  override handleToolStart(
-    serialized: Serialized,
-    input: string,
-    runId: string,
-    parentRunId?: string,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.treeFor(runId, parentRunId).handleToolStart(serialized, input, runId, parentRunId, tags, metadata, runName);
-  }
-
-  override handleToolEnd(output: unknown, runId: string): void {
-    this.end(runId, (collector) => collector.handleToolEnd(output, runId));
-  }
-
-  override handleToolError(error: unknown, runId: string): void {
-    this.end(runId, (collector) => collector.handleToolError(error, runId));
+  /** @internal Prints a root run's tree once it ends, then lets the tree go. */
+  protected override endRun(run: CollectedRun, end: RunEndInfo): void {
+    super.endRun(run, end);
+    if (!this.runs.includes(run)) return;
+    this.forgetTree(run);
+    this.stream.write(this.format(run) + '\n');
   }
 
   /**
@@ -169,24 +88,6 @@ export class ConsoleTracer extends BaseCallbackHandler {
     };
     visit(run, '', '', '');
     return lines.join('\n');
-  }
-
-  private treeFor(runId: string, parentRunId: string | undefined): RunCollector {
-    const tree = (parentRunId === undefined ? undefined : this.trees.get(parentRunId)) ?? { collector: new RunCollector(), runIds: [] };
-    tree.runIds.push(runId);
-    this.trees.set(runId, tree);
-    return tree.collector;
-  }
-
-  private end(runId: string, forward: (collector: RunCollector) => void): void {
-    const tree = this.trees.get(runId);
-    if (tree === undefined) return;
-    forward(tree.collector);
-    // A tree's collector holds one root run, the one whose parent it did not see, once that run ended.
-    const root = tree.collector.runs[0];
-    if (root === undefined) return;
-    for (const id of tree.runIds) this.trees.delete(id);
-    this.stream.write(this.format(root) + '\n');
   }
 
   private formatRun(run: CollectedRun): string {

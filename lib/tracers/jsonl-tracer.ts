@@ -1,10 +1,8 @@
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
-import { BaseCallbackHandler, type ChainValues, type ChatGeneration, type LLMResult, type Serialized } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
-import type { ChatMessage } from '../models/messages';
 import { messageOf, toJsonError, toJsonValue, type JsonError, type JsonValue } from './internal/to-json-value';
-import type { RunType } from './run-collector';
+import { RunTracer, type RunEndInfo, type RunStartInfo, type RunType } from './run-tracer';
 
 /** One line of a {@link JsonlTracer} file: a finished run, without its children (they have lines of their own). */
 export interface JsonlRunRecord {
@@ -40,14 +38,7 @@ export interface JsonlRunRecord {
 
 // A run between its start and end events.
 interface OpenRun {
-  readonly id: string;
-  readonly parentRunId: string | undefined;
-  readonly name: string;
-  readonly type: RunType;
-  readonly inputs: unknown;
-  readonly tags: readonly string[] | undefined;
-  readonly metadata: Readonly<Record<string, unknown>> | undefined;
-  readonly startTime: number;
+  readonly start: RunStartInfo;
   tokenCount: number;
   readonly events: { name: string; data: unknown }[];
 }
@@ -73,11 +64,10 @@ const LIMITS = { maxDepth: 64 } as const;
  * await tracer.close();
  * ```
  */
-export class JsonlTracer extends BaseCallbackHandler {
+export class JsonlTracer extends RunTracer<OpenRun> {
   private readonly stream: NodeJS.WritableStream;
   private readonly ownsStream: boolean;
   private readonly target: string;
-  private readonly open = new Map<string, OpenRun>();
   private pendingWrites = 0;
   private drained: (() => void)[] = [];
   private failed = false;
@@ -116,89 +106,19 @@ export class JsonlTracer extends BaseCallbackHandler {
     this.stream.on('error', this.onStreamError);
   }
 
-  override handleChainStart(
-    serialized: Serialized,
-    inputs: ChainValues,
-    runId: string,
-    parentRunId?: string,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    _runType?: string,
-    runName?: string,
-  ): void {
-    this.start('chain', serialized, inputs, runId, parentRunId, tags, metadata, runName);
+  /** @internal */
+  protected override startRun(start: RunStartInfo): OpenRun {
+    return { start, tokenCount: 0, events: [] };
   }
 
-  override handleChainEnd(outputs: ChainValues, runId: string): void {
-    this.finish(runId, outputs, undefined);
+  /** @internal */
+  protected override tokenInRun(run: OpenRun): void {
+    run.tokenCount++;
   }
 
-  override handleChainError(error: unknown, runId: string): void {
-    this.finish(runId, undefined, error);
-  }
-
-  override handleChatModelStart(
-    serialized: Serialized,
-    messages: ChatMessage[][],
-    runId: string,
-    parentRunId?: string,
-    _extraParams?: Record<string, unknown>,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.start('llm', serialized, { messages }, runId, parentRunId, tags, metadata, runName);
-  }
-
-  override handleLLMStart(
-    serialized: Serialized,
-    prompts: string[],
-    runId: string,
-    parentRunId?: string,
-    _extraParams?: Record<string, unknown>,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.start('llm', serialized, { prompts }, runId, parentRunId, tags, metadata, runName);
-  }
-
-  override handleLLMNewToken(_token: string, _idx: unknown, runId: string): void {
-    const run = this.open.get(runId);
-    if (run !== undefined) run.tokenCount++;
-  }
-
-  override handleLLMEnd(output: LLMResult, runId: string): void {
-    const generation: ChatGeneration | undefined = output.generations[0]?.[0];
-    this.finish(runId, generation?.message ?? output, undefined, output.llmOutput);
-  }
-
-  override handleLLMError(error: unknown, runId: string): void {
-    this.finish(runId, undefined, error);
-  }
-
-  override handleToolStart(
-    serialized: Serialized,
-    input: string,
-    runId: string,
-    parentRunId?: string,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.start('tool', serialized, input, runId, parentRunId, tags, metadata, runName);
-  }
-
-  override handleToolEnd(output: unknown, runId: string): void {
-    this.finish(runId, output, undefined);
-  }
-
-  override handleToolError(error: unknown, runId: string): void {
-    this.finish(runId, undefined, error);
-  }
-
-  override handleCustomEvent(eventName: string, data: unknown, runId: string): void {
-    this.open.get(runId)?.events.push({ name: eventName, data });
+  /** @internal */
+  protected override customEventInRun(run: OpenRun, name: string, data: unknown): void {
+    run.events.push({ name, data });
   }
 
   /**
@@ -224,46 +144,21 @@ export class JsonlTracer extends BaseCallbackHandler {
     if (!this.ownsStream) this.stream.removeListener('error', this.onStreamError);
   }
 
-  private start(
-    type: RunType,
-    serialized: Serialized,
-    inputs: unknown,
-    runId: string,
-    parentRunId: string | undefined,
-    tags: readonly string[] | undefined,
-    metadata: Readonly<Record<string, unknown>> | undefined,
-    runName: string | undefined,
-  ): void {
-    this.open.set(runId, {
-      id: runId,
-      parentRunId,
-      name: runName ?? serialized.id[serialized.id.length - 1] ?? 'unknown',
-      type,
-      inputs,
-      tags,
-      metadata,
-      startTime: Date.now(),
-      tokenCount: 0,
-      events: [],
-    });
-  }
-
-  private finish(runId: string, outputs: unknown, error: unknown, llmOutput?: unknown): void {
-    const run = this.open.get(runId);
-    if (run === undefined) return;
-    this.open.delete(runId);
+  /** @internal Writes the run's line. */
+  protected override endRun(run: OpenRun, end: RunEndInfo): void {
     if (this.failed) return;
+    const { runId, name, parentRunId, type } = run.start;
     if (this.closing !== undefined) {
-      this.warnOnce('closed', `callscope JsonlTracer: run \`${run.name}\` (${run.id}) ended after close(); it was not written to ${this.target}.`);
+      this.warnOnce('closed', `callscope JsonlTracer: run \`${name}\` (${runId}) ended after close(); it was not written to ${this.target}.`);
       return;
     }
     let line: string;
     try {
-      line = JSON.stringify(toRecord(run, outputs, error, llmOutput)) + '\n';
+      line = JSON.stringify(toRecord(run, end)) + '\n';
     } catch (reason) {
       // toJsonValue makes this unreachable in practice; should it happen, the line keeps the run's identity.
-      this.warnOnce('serialise', `callscope JsonlTracer: could not serialise run \`${run.name}\` (${run.id}): ${messageOf(reason)}.`);
-      line = JSON.stringify({ id: run.id, parentRunId: run.parentRunId ?? null, name: run.name, type: run.type }) + '\n';
+      this.warnOnce('serialise', `callscope JsonlTracer: could not serialise run \`${name}\` (${runId}): ${messageOf(reason)}.`);
+      line = JSON.stringify({ id: runId, parentRunId: parentRunId ?? null, name, type }) + '\n';
     }
     this.write(line);
   }
@@ -305,20 +200,21 @@ export class JsonlTracer extends BaseCallbackHandler {
   }
 }
 
-function toRecord(run: OpenRun, outputs: unknown, error: unknown, llmOutput: unknown): JsonlRunRecord {
-  const failed = error !== undefined;
+function toRecord(run: OpenRun, end: RunEndInfo): JsonlRunRecord {
+  const { start } = run;
+  const llmOutput = end.llmResult?.llmOutput;
   return {
-    id: run.id,
-    parentRunId: run.parentRunId ?? null,
-    name: run.name,
-    type: run.type,
-    inputs: toJsonValue(run.inputs, LIMITS),
-    outputs: failed ? null : toJsonValue(outputs, LIMITS),
-    error: failed ? toJsonError(error, LIMITS) : null,
-    tags: (run.tags ?? []).map(String),
-    metadata: toJsonValue({ ...run.metadata }, LIMITS) as { [key: string]: JsonValue },
-    startTime: run.startTime,
-    endTime: Date.now(),
+    id: start.runId,
+    parentRunId: start.parentRunId ?? null,
+    name: start.name,
+    type: start.type,
+    inputs: toJsonValue(start.inputs, LIMITS),
+    outputs: end.failed ? null : toJsonValue(end.outputs, LIMITS),
+    error: end.failed ? toJsonError(end.error, LIMITS) : null,
+    tags: start.tags.map(String),
+    metadata: toJsonValue({ ...start.metadata }, LIMITS) as { [key: string]: JsonValue },
+    startTime: start.startTime,
+    endTime: end.endTime,
     tokenCount: run.tokenCount,
     events: run.events.map((event) => ({ name: event.name, data: toJsonValue(event.data, LIMITS) })),
     ...(llmOutput === undefined ? {} : { llmOutput: toJsonValue(llmOutput, LIMITS) }),

@@ -1,10 +1,9 @@
 import type { Attributes, AttributeValue, Context, Exception, Span, SpanKind, Tracer } from '@opentelemetry/api';
-import { BaseCallbackHandler, type ChainValues, type LLMResult, type Serialized } from '../callbacks/handler';
+import type { LLMResult, Serialized } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
-import type { ChatMessage } from '../models/messages';
 import { loadOpenTelemetry, openRunSpans, remoteParentOf, type OpenTelemetryApi } from './internal/opentelemetry';
 import { isError, messageOf } from './internal/to-json-value';
-import type { RunType } from './run-collector';
+import { RunTracer, type RunEndInfo, type RunStartInfo } from './run-tracer';
 
 /**
  * What {@link OpenTelemetryTracer} needs of an OpenTelemetry `Tracer`: any `Tracer` from `@opentelemetry/api`
@@ -79,11 +78,13 @@ const PROVIDERS: Readonly<Record<string, string>> = {
  * await agent.invoke('Lisbon', { callbacks: [new OpenTelemetryTracer()] });
  * ```
  */
-export class OpenTelemetryTracer extends BaseCallbackHandler {
+// The run state is the run's span, typed `unknown` here so that callscope's published types never name
+// `@opentelemetry/api`, which users may not have installed.
+export class OpenTelemetryTracer extends RunTracer<unknown> {
   private readonly api: OpenTelemetryApi;
   private readonly tracer: Tracer;
-  // The span of each run between its start and end events.
-  private readonly spans = new Map<string, Span>();
+  // Which run each open span belongs to, to release it from the process-wide registry at its end.
+  private readonly runIds = new WeakMap<Span, string>();
 
   /**
    * @param options - see {@link OpenTelemetryTracerOptions}.
@@ -98,133 +99,56 @@ export class OpenTelemetryTracer extends BaseCallbackHandler {
     this.tracer = (options.tracer as Tracer | undefined) ?? this.api.trace.getTracer('callscope');
   }
 
-  override handleChainStart(
-    serialized: Serialized,
-    _inputs: ChainValues,
-    runId: string,
-    parentRunId?: string,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    _runType?: string,
-    runName?: string,
-  ): void {
-    this.guard(() => this.start('chain', runNameOf(serialized, runName), runId, parentRunId, tags, metadata, undefined));
+  /** @internal Opens the run's span (or nothing, if making it failed: see {@link OpenTelemetryTracer.guard}). */
+  protected override startRun(start: RunStartInfo): unknown {
+    return this.guard(() => this.start(start, startAttributes(start)));
   }
 
-  override handleChainEnd(_outputs: ChainValues, runId: string): void {
-    this.guard(() => this.end(runId, undefined));
+  /** @internal Ends the run's span, with the model's results or the error. */
+  protected override endRun(state: unknown, end: RunEndInfo): void {
+    const span = state as Span | undefined;
+    if (span === undefined) return;
+    this.guard(() => {
+      this.release(span);
+      if (end.failed) this.fail(span, end.error);
+      else {
+        if (end.llmResult !== undefined) span.setAttributes(modelEndAttributes(end.llmResult));
+        span.end();
+      }
+    });
   }
 
-  override handleChainError(error: unknown, runId: string): void {
-    this.guard(() => this.fail(runId, error));
-  }
-
-  override handleChatModelStart(
-    serialized: Serialized,
-    _messages: ChatMessage[][],
-    runId: string,
-    parentRunId?: string,
-    extraParams?: Record<string, unknown>,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.guard(() =>
-      this.start('llm', runNameOf(serialized, runName), runId, parentRunId, tags, metadata, modelStartAttributes('chat', serialized, extraParams, metadata)),
-    );
-  }
-
-  // Chat models call handleChatModelStart, which this tracer defines; this is for text-completion models a
-  // LangChain.js bridge may report.
-  override handleLLMStart(
-    serialized: Serialized,
-    _prompts: string[],
-    runId: string,
-    parentRunId?: string,
-    extraParams?: Record<string, unknown>,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.guard(() =>
-      this.start(
-        'llm',
-        runNameOf(serialized, runName),
-        runId,
-        parentRunId,
-        tags,
-        metadata,
-        modelStartAttributes('text_completion', serialized, extraParams, metadata),
-      ),
-    );
-  }
-
-  override handleLLMEnd(output: LLMResult, runId: string): void {
-    this.guard(() => this.end(runId, modelEndAttributes(output)));
-  }
-
-  override handleLLMError(error: unknown, runId: string): void {
-    this.guard(() => this.fail(runId, error));
-  }
-
-  override handleToolStart(
-    serialized: Serialized,
-    _input: string,
-    runId: string,
-    parentRunId?: string,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    const name = runNameOf(serialized, runName);
-    this.guard(() =>
-      this.start('tool', name, runId, parentRunId, tags, metadata, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': name }),
-    );
-  }
-
-  override handleToolEnd(_output: unknown, runId: string): void {
-    this.guard(() => this.end(runId, undefined));
-  }
-
-  override handleToolError(error: unknown, runId: string): void {
-    this.guard(() => this.fail(runId, error));
-  }
-
-  override handleCustomEvent(eventName: string, data: unknown, runId: string): void {
+  /** @internal Custom events become span events. */
+  protected override customEventInRun(state: unknown, name: string, data: unknown): void {
+    const span = state as Span | undefined;
     this.guard(() => {
       const attributes: Attributes = {};
       if (isRecord(data)) for (const [key, value] of Object.entries(data)) addAttribute(attributes, key, value);
       else addAttribute(attributes, 'value', data);
-      this.spans.get(runId)?.addEvent(eventName, attributes);
+      span?.addEvent(name, attributes);
     });
   }
 
-  private start(
-    type: RunType,
-    name: string,
-    runId: string,
-    parentRunId: string | undefined,
-    tags: readonly string[] | undefined,
-    metadata: Readonly<Record<string, unknown>> | undefined,
-    extra: Attributes | undefined,
-  ): void {
+  private start(start: RunStartInfo, extra: Attributes | undefined): Span {
+    const { runId, parentRunId, type, name, tags, metadata } = start;
     const attributes: Attributes = { 'callscope.run_id': runId, 'callscope.run_type': type };
     if (parentRunId !== undefined) attributes['callscope.parent_run_id'] = parentRunId;
-    if (tags !== undefined && tags.length > 0) attributes['callscope.tags'] = [...tags];
-    if (metadata !== undefined) for (const [key, value] of Object.entries(metadata)) addAttribute(attributes, `callscope.metadata.${key}`, value);
+    if (tags.length > 0) attributes['callscope.tags'] = [...tags];
+    for (const [key, value] of Object.entries(metadata)) addAttribute(attributes, `callscope.metadata.${key}`, value);
     if (extra !== undefined) Object.assign(attributes, extra);
     const kind: SpanKind = type === 'llm' ? this.api.SpanKind.CLIENT : this.api.SpanKind.INTERNAL;
     const span = this.tracer.startSpan(name, { kind, attributes }, this.parentContext(parentRunId));
-    this.spans.set(runId, span);
     // With two tracers on one run, injectRunContext propagates the span of the first.
     if (!openRunSpans.has(runId)) openRunSpans.set(runId, span);
+    this.runIds.set(span, runId);
+    return span;
   }
 
   private parentContext(parentRunId: string | undefined): Context {
     const { context, trace } = this.api;
     const active = context.active();
     if (parentRunId === undefined) return active;
-    const parentSpan = this.spans.get(parentRunId) ?? openRunSpans.get(parentRunId);
+    const parentSpan = (this.runInFlight(parentRunId) as Span | undefined) ?? openRunSpans.get(parentRunId);
     if (parentSpan !== undefined) return trace.setSpan(active, parentSpan);
     const remote = remoteParentOf(parentRunId);
     if (remote !== undefined) {
@@ -238,36 +162,26 @@ export class OpenTelemetryTracer extends BaseCallbackHandler {
     return active;
   }
 
-  private end(runId: string, attributes: Attributes | undefined): void {
-    const span = this.take(runId);
-    if (span === undefined) return;
-    if (attributes !== undefined) span.setAttributes(attributes);
-    span.end();
-  }
-
-  private fail(runId: string, error: unknown): void {
-    const span = this.take(runId);
-    if (span === undefined) return;
+  private fail(span: Span, error: unknown): void {
     span.recordException(toException(error));
     span.setAttribute('error.type', errorType(error));
     span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: messageOf(error) });
     span.end();
   }
 
-  private take(runId: string): Span | undefined {
-    const span = this.spans.get(runId);
-    if (span === undefined) return undefined;
-    this.spans.delete(runId);
-    if (openRunSpans.get(runId) === span) openRunSpans.delete(runId);
-    return span;
+  // The run is over: injectRunContext no longer propagates its span.
+  private release(span: Span): void {
+    const runId = this.runIds.get(span);
+    if (runId !== undefined && openRunSpans.get(runId) === span) openRunSpans.delete(runId);
   }
 
   // OpenTelemetry's rule for instrumentation: never throw into the instrumented code, report through diag.
-  private guard(work: () => void): void {
+  private guard<T>(work: () => T): T | undefined {
     try {
-      work();
+      return work();
     } catch (error) {
       this.api.diag.error('callscope OpenTelemetryTracer failed to record a run:', error);
+      return undefined;
     }
   }
 }
@@ -291,11 +205,11 @@ function validate(options: unknown): asserts options is OpenTelemetryTracerOptio
   }
 }
 
-function runNameOf(serialized: Serialized | undefined, runName: string | undefined): string {
-  if (typeof runName === 'string' && runName !== '') return runName;
-  const id = serialized?.id;
-  const last = Array.isArray(id) ? (id[id.length - 1] as unknown) : undefined;
-  return typeof last === 'string' && last !== '' ? last : 'unknown';
+// Per kind of run: the model request attributes, or a tool's GenAI attributes.
+function startAttributes(start: RunStartInfo): Attributes | undefined {
+  if (start.type === 'llm') return modelStartAttributes(start.modelCall ?? 'chat', start.serialized, start.extraParams, start.metadata);
+  if (start.type === 'tool') return { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': start.name };
+  return undefined;
 }
 
 /** Adds `value` under `key` when OpenTelemetry can hold it: a primitive, or an array of one kind of primitive. */
@@ -320,7 +234,7 @@ function toAttributeValue(value: unknown): AttributeValue | undefined {
 function modelStartAttributes(
   operation: 'chat' | 'text_completion',
   serialized: Serialized | undefined,
-  extraParams: Record<string, unknown> | undefined,
+  extraParams: Readonly<Record<string, unknown>> | undefined,
   metadata: Readonly<Record<string, unknown>> | undefined,
 ): Attributes {
   const attributes: Attributes = { 'gen_ai.operation.name': operation };

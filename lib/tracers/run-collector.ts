@@ -1,8 +1,6 @@
-import { BaseCallbackHandler, type ChainValues, type ChatGeneration, type LLMResult, type Serialized } from '../callbacks/handler';
-import type { ChatMessage } from '../models/messages';
+import { RunTracer, type RunEndInfo, type RunStartInfo, type RunType } from './run-tracer';
 
-/** The kind of a collected run. */
-export type RunType = 'chain' | 'llm' | 'tool';
+export type { RunType };
 
 /** One run as a {@link RunCollector} saw it, with its children. */
 export interface CollectedRun {
@@ -48,96 +46,11 @@ export interface CollectedRun {
  * console.log(collector.runs[0]?.children.map((run) => run.name));
  * ```
  */
-export class RunCollector extends BaseCallbackHandler {
+export class RunCollector extends RunTracer<CollectedRun> {
   /** Finished root runs, in the order they finished. */
   readonly runs: CollectedRun[] = [];
-  private readonly open = new Map<string, CollectedRun>();
   // Every run this collector holds, open or finished, so a late child still finds its parent.
   private readonly known = new Map<string, CollectedRun>();
-
-  override handleChainStart(
-    serialized: Serialized,
-    inputs: ChainValues,
-    runId: string,
-    parentRunId?: string,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    _runType?: string,
-    runName?: string,
-  ): void {
-    this.start('chain', serialized, inputs, runId, parentRunId, tags, metadata, runName);
-  }
-
-  override handleChainEnd(outputs: ChainValues, runId: string): void {
-    this.finish(runId, outputs, undefined);
-  }
-
-  override handleChainError(error: unknown, runId: string): void {
-    this.finish(runId, undefined, error);
-  }
-
-  override handleChatModelStart(
-    serialized: Serialized,
-    messages: ChatMessage[][],
-    runId: string,
-    parentRunId?: string,
-    _extraParams?: Record<string, unknown>,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.start('llm', serialized, { messages }, runId, parentRunId, tags, metadata, runName);
-  }
-
-  override handleLLMStart(
-    serialized: Serialized,
-    prompts: string[],
-    runId: string,
-    parentRunId?: string,
-    _extraParams?: Record<string, unknown>,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.start('llm', serialized, { prompts }, runId, parentRunId, tags, metadata, runName);
-  }
-
-  override handleLLMNewToken(token: string, _idx: unknown, runId: string): void {
-    this.open.get(runId)?.tokens.push(token);
-  }
-
-  override handleLLMEnd(output: LLMResult, runId: string): void {
-    const generation: ChatGeneration | undefined = output.generations[0]?.[0];
-    this.finish(runId, generation?.message ?? output, undefined);
-  }
-
-  override handleLLMError(error: unknown, runId: string): void {
-    this.finish(runId, undefined, error);
-  }
-
-  override handleToolStart(
-    serialized: Serialized,
-    input: string,
-    runId: string,
-    parentRunId?: string,
-    tags?: string[],
-    metadata?: Record<string, unknown>,
-    runName?: string,
-  ): void {
-    this.start('tool', serialized, input, runId, parentRunId, tags, metadata, runName);
-  }
-
-  override handleToolEnd(output: unknown, runId: string): void {
-    this.finish(runId, output, undefined);
-  }
-
-  override handleToolError(error: unknown, runId: string): void {
-    this.finish(runId, undefined, error);
-  }
-
-  override handleCustomEvent(eventName: string, data: unknown, runId: string): void {
-    this.open.get(runId)?.events.push({ name: eventName, data });
-  }
 
   /** Every finished run, roots and descendants, depth first in start order. */
   allRuns(): CollectedRun[] {
@@ -150,46 +63,61 @@ export class RunCollector extends BaseCallbackHandler {
     return out;
   }
 
-  private start(
-    type: RunType,
-    serialized: Serialized,
-    inputs: unknown,
-    runId: string,
-    parentRunId: string | undefined,
-    tags: readonly string[] | undefined,
-    metadata: Readonly<Record<string, unknown>> | undefined,
-    runName: string | undefined,
-  ): void {
+  /** @internal */
+  protected override startRun(start: RunStartInfo): CollectedRun {
     const run: CollectedRun = {
-      id: runId,
-      parentRunId,
-      name: runName ?? serialized.id[serialized.id.length - 1] ?? 'unknown',
-      type,
-      inputs,
+      id: start.runId,
+      parentRunId: start.parentRunId,
+      name: start.name,
+      type: start.type,
+      inputs: start.inputs,
       outputs: undefined,
       error: undefined,
-      tags: [...(tags ?? [])],
-      metadata: { ...metadata },
-      startTime: Date.now(),
+      tags: [...start.tags],
+      metadata: { ...start.metadata },
+      startTime: start.startTime,
       endTime: undefined,
       tokens: [],
       events: [],
       children: [],
     };
-    this.open.set(runId, run);
-    this.known.set(runId, run);
-    const parent = parentRunId === undefined ? undefined : this.known.get(parentRunId);
+    this.known.set(run.id, run);
+    const parent = run.parentRunId === undefined ? undefined : this.known.get(run.parentRunId);
     parent?.children.push(run);
+    return run;
   }
 
-  private finish(runId: string, outputs: unknown, error: unknown): void {
-    const run = this.open.get(runId);
-    if (run === undefined) return;
-    this.open.delete(runId);
-    run.outputs = outputs;
-    run.error = error;
-    run.endTime = Date.now();
+  /** @internal */
+  protected override endRun(run: CollectedRun, end: RunEndInfo): void {
+    run.outputs = end.outputs;
+    run.error = end.error;
+    run.endTime = end.endTime;
     // A run whose parent this collector holds is already in that parent's children.
     if (run.parentRunId === undefined || !this.known.has(run.parentRunId)) this.runs.push(run);
+  }
+
+  /** @internal */
+  protected override tokenInRun(run: CollectedRun, token: string): void {
+    run.tokens.push(token);
+  }
+
+  /** @internal */
+  protected override customEventInRun(run: CollectedRun, name: string, data: unknown): void {
+    run.events.push({ name, data });
+  }
+
+  /**
+   * Lets go of a finished root run and its whole tree, runs still going on in it included: their later
+   * events are ignored. For tracers that hand trees on and must not grow (ConsoleTracer).
+   */
+  protected forgetTree(root: CollectedRun): void {
+    const index = this.runs.indexOf(root);
+    if (index >= 0) this.runs.splice(index, 1);
+    const visit = (run: CollectedRun): void => {
+      this.known.delete(run.id);
+      this.forgetRun(run.id);
+      run.children.forEach(visit);
+    };
+    visit(root);
   }
 }

@@ -125,7 +125,10 @@ describe('ConsoleTracer', () => {
         .invoke('Lisbon', { callbacks: [tracer] })
         .catch(() => undefined);
       // Private, read on purpose: a tracer attached for the life of a process must not grow.
-      expect((tracer as unknown as { trees: Map<string, unknown> }).trees.size).toBe(0);
+      expect(tracer.runs).toEqual([]);
+      const internals = tracer as unknown as { known: Map<string, unknown>; inFlight: Map<string, unknown> };
+      expect(internals.known.size).toBe(0);
+      expect(internals.inFlight.size).toBe(0);
     });
 
     it('cuts inputs and outputs longer than `maxLength` with an ellipsis', async () => {
