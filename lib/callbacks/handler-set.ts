@@ -17,6 +17,7 @@ export const EVENT = {
   toolError: 9,
   customEvent: 10,
   llmStart: 11,
+  wrapRunBody: 12,
 } as const;
 
 /** One of the {@link EVENT} indices. */
@@ -35,10 +36,11 @@ const METHOD: readonly HandlerMethodName[] = [
   'handleToolError',
   'handleCustomEvent',
   'handleLLMStart',
+  'wrapRunBody',
 ];
 
 // Tool events are gated by `ignoreAgent`, as in LangChain.
-const GATE: readonly (keyof CallbackHandlerOptions)[] = [
+const GATE: readonly (keyof CallbackHandlerOptions | undefined)[] = [
   'ignoreChain',
   'ignoreChain',
   'ignoreChain',
@@ -51,6 +53,8 @@ const GATE: readonly (keyof CallbackHandlerOptions)[] = [
   'ignoreAgent',
   'ignoreCustomEvent',
   'ignoreLLM',
+  // Wrapping a run's body is not an event a handler can ignore.
+  undefined,
 ];
 
 const EVENT_COUNT = METHOD.length;
@@ -113,9 +117,9 @@ export class HandlerSet {
 
   private computeListeners(event: EventId): readonly CallbackHandler[] {
     const method = METHOD[event] as HandlerMethodName;
-    const gate = GATE[event] as keyof CallbackHandlerOptions;
+    const gate = GATE[event];
     const list = this.handlers.filter((handler) => {
-      if (handler[gate] === true) return false;
+      if (gate !== undefined && handler[gate] === true) return false;
       if (typeof handler[method] === 'function') return true;
       // Chat model runs fall back to handleLLMStart for handlers without handleChatModelStart.
       return event === EVENT.chatModelStart && typeof handler.handleLLMStart === 'function';

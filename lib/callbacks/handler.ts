@@ -125,6 +125,13 @@ export interface CallbackHandlerMethods {
     tags?: string[],
     metadata?: Record<string, unknown>,
   ): unknown;
+  /**
+   * callscope's own extension (LangChain has no such method): runs the body of run `runId`, after its start
+   * event, and every step of a streamed body, so that the handler can make a context of its own active
+   * around it, such as the run's OpenTelemetry span. It must call `body` once, synchronously, and return
+   * what it returns.
+   */
+  wrapRunBody?<T>(runId: string, body: () => T): T;
 }
 
 /** Switches a handler reads, with LangChain's names and meanings. */

@@ -1,3 +1,5 @@
+import { EVENT } from '../callbacks/dispatch';
+import type { CallbackHandler } from '../callbacks/handler';
 import { AbortError } from '../errors';
 import { abortErrorFor, raceAbort, startDeadline } from './cancellation';
 import { newRunId } from '../internal/run-id';
@@ -60,6 +62,24 @@ export function openScope<TInput, TOutput>(
 
 function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {
   return target._invoke(input, scope);
+}
+
+/**
+ * Calls `fn(...args)` in the run's context, inside the `wrapRunBody` of every handler that defines one
+ * (the first registered outermost).
+ */
+function inRun<TArgs extends unknown[], TResult>(scope: RunScope, fn: (...args: TArgs) => TResult, ...args: TArgs): TResult {
+  const backend = currentBackend<RunScope>();
+  const wrappers = scope.callbacks.handlerSet.listeners(EVENT.wrapRunBody);
+  if (wrappers.length === 0) return backend.with(scope, fn, ...args);
+  const runId = scope.callbacks.parentRunId as string;
+  let call = (): TResult => backend.with(scope, fn, ...args);
+  for (let i = wrappers.length - 1; i >= 0; i--) {
+    const handler = wrappers[i] as Required<Pick<CallbackHandler, 'wrapRunBody'>>;
+    const inner = call;
+    call = () => handler.wrapRunBody(runId, inner);
+  }
+  return call();
 }
 
 /** Counts a run among its parent's open children. */
@@ -140,7 +160,7 @@ async function executeObservedRun<TInput, TOutput>(target: RunTarget<TInput, TOu
     if (started !== undefined) await started;
     let output: TOutput;
     try {
-      const result = currentBackend<RunScope>().with(scope, callBody, target, input, scope);
+      const result = inRun(scope, callBody, target, input, scope);
       output = signal === undefined ? await result : await raceAbort(result, signal, scope);
     } catch (error) {
       await emitFailure(target, scope, error);
@@ -222,9 +242,9 @@ export async function* streamRun<TInput, TOutput>(
     let received = false;
     let state: 'running' | 'finished' | 'failed' = 'running';
     try {
-      iterator = backend.with(scope, produce, scope);
+      iterator = inRun(scope, produce, scope);
       for (;;) {
-        const pending = backend.with(scope, nextOf, iterator);
+        const pending = inRun(scope, nextOf, iterator);
         const step = signal === undefined ? await pending : await raceAbort(pending, signal, scope);
         if (step.done === true) break;
         combined = received ? (combineChunks(combined, step.value) as TOutput) : step.value;

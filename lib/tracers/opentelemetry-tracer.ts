@@ -118,6 +118,18 @@ export class OpenTelemetryTracer extends RunTracer<unknown> {
     });
   }
 
+  /**
+   * Makes the run's span the active OpenTelemetry span while its body runs, so that spans made inside it (an
+   * instrumented HTTP client, a provider SDK's own spans, `tracer.startActiveSpan` in your code) nest under
+   * the run, and `injectRunContext` there propagates it.
+   */
+  override wrapRunBody<T>(runId: string, body: () => T): T {
+    const span = this.runInFlight(runId) as Span | undefined;
+    if (span === undefined) return body();
+    const { context, trace } = this.api;
+    return context.with(trace.setSpan(context.active(), span), body);
+  }
+
   /** @internal Custom events become span events. */
   protected override customEventInRun(state: unknown, name: string, data: unknown): void {
     const span = state as Span | undefined;

@@ -9,6 +9,7 @@ import {
   FakeChatModel,
   NoActiveRunError,
   RunCollector,
+  RunnableGenerator,
   RunnableLambda,
   tool,
   type CollectedRun,
@@ -472,5 +473,48 @@ describe('dispatchCustomEvent() with a copied config', () => {
     await step.invoke(undefined, { callbacks: [collector] });
 
     expect(collector.runs[0]?.events).toEqual([{ name: 'copied', data: 1 }]);
+  });
+});
+
+describe('wrapRunBody (callscope extension)', () => {
+  it("runs each run's body inside the wrapper of every handler that defines one, first registered outermost", async () => {
+    const log: string[] = [];
+    const wrapper = (label: string) => ({
+      name: label,
+      handleChainStart: () => log.push(`${label} start`),
+      wrapRunBody<T>(runId: string, body: () => T): T {
+        log.push(`${label} enters ${runId.length === 36 ? 'run' : '?'}`);
+        try {
+          return body();
+        } finally {
+          log.push(`${label} leaves`);
+        }
+      },
+    });
+
+    await RunnableLambda.from(() => log.push('body'), { name: 'step' }).invoke(undefined, { callbacks: [wrapper('a'), wrapper('b')] });
+
+    expect(log).toEqual(['a start', 'b start', 'a enters run', 'b enters run', 'body', 'b leaves', 'a leaves']);
+  });
+
+  it('wraps every step of a streamed body', async () => {
+    let steps = 0;
+    const counter = {
+      name: 'counter',
+      wrapRunBody<T>(_runId: string, body: () => T): T {
+        steps++;
+        return body();
+      },
+    };
+    const gen = RunnableGenerator.from(async function* () {
+      yield 1;
+      yield 2;
+    });
+
+    const chunks: number[] = [];
+    for await (const chunk of gen.stream(undefined, { callbacks: [counter] })) chunks.push(chunk);
+
+    expect(chunks).toEqual([1, 2]);
+    expect(steps).toBe(4); // creating the producer, then three next() calls (two chunks and the end)
   });
 });

@@ -88,6 +88,25 @@ describe('OpenTelemetryTracer', () => {
       expect(new Set(spans.map((span) => span.spanContext().traceId)).size).toBe(1);
     });
 
+    it("makes each run's span active while its body runs, so spans made inside nest under it", async () => {
+      const tracer = new OpenTelemetryTracer({ tracer: otel.tracer });
+      const seen: (string | undefined)[] = [];
+      const inner = RunnableLambda.from(async (x: number) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        seen.push(trace.getActiveSpan()?.spanContext().spanId);
+        // Other instrumentation inside the run: a span of its own, made the usual way.
+        otel.tracer.startActiveSpan('http GET', (span) => span.end());
+        return x;
+      }, { name: 'inner' });
+      const outer = RunnableLambda.from((x: number) => inner.invoke(x), { name: 'outer' });
+
+      await outer.invoke(1, { callbacks: [tracer] });
+
+      expect(seen).toEqual([otel.span('inner').spanContext().spanId]);
+      expect(parentSpanId(otel.span('http GET'))).toBe(otel.span('inner').spanContext().spanId);
+      expect(trace.getActiveSpan()).toBeUndefined();
+    });
+
     it('ends each span at its run end event, children before their parent', async () => {
       await invokeTraced();
       expect(otel.spans().map((span) => span.name)).toEqual(['FakeChatModel', 'forecast', 'agent']);
