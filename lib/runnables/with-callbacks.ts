@@ -1,4 +1,5 @@
 import { CallbackManager } from '../callbacks/callback-manager';
+import type { CallbackHandlerLike } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
 import type { Callbacks } from './config';
 import { isLangChainManager } from '../langchain/foreign-manager';
@@ -9,7 +10,7 @@ import { Runnable } from './runnable';
  * reports to `handlers` in addition to whatever handlers the call inherits or passes.
  *
  * @param runnable - the runnable to bind to; it is not modified.
- * @param handlers - the handlers (or a CallbackManager, whose handlers are used).
+ * @param handlers - the handlers (or a CallbackManager, whose handlers are used, or one handler).
  * @returns a copy of the same class (a tool keeps its name, description and schema).
  * @throws {@link ConfigError} when `runnable` is not a runnable or `handlers` is not a list of handlers.
  * @example
@@ -18,7 +19,7 @@ import { Runnable } from './runnable';
  * await agent.invoke(question); // the agent's calls to tracedSearch reach CostMeter, however deep
  * ```
  */
-export function withCallbacks<TRunnable extends Runnable<never, unknown>>(runnable: TRunnable, handlers: Callbacks): TRunnable {
+export function withCallbacks<TRunnable extends Runnable<never, unknown>>(runnable: TRunnable, handlers: Callbacks | CallbackHandlerLike): TRunnable {
   if (!(runnable instanceof Runnable)) {
     throw new ConfigError(
       'runnable',
@@ -27,6 +28,8 @@ export function withCallbacks<TRunnable extends Runnable<never, unknown>>(runnab
       { code: 'INVALID_ARGUMENT' },
     );
   }
+  // One handler on its own is taken as a list of one.
+  if (isSingleHandler(handlers)) return runnable.withConfig({ callbacks: [handlers] });
   if (!(handlers instanceof CallbackManager) && !Array.isArray(handlers) && !isLangChainManager(handlers)) {
     throw new ConfigError(
       'handlers',
@@ -36,4 +39,8 @@ export function withCallbacks<TRunnable extends Runnable<never, unknown>>(runnab
     );
   }
   return runnable.withConfig({ callbacks: handlers });
+}
+
+function isSingleHandler(value: unknown): value is CallbackHandlerLike {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof CallbackManager) && !isLangChainManager(value);
 }

@@ -139,6 +139,12 @@ describe.each(['async-local-storage', 'cls-hooked'] as PropagationMode[])("withC
     expect(bound.allRuns().map((run) => run.name)).toEqual(['outer', 'id']);
   });
 
+  it('takes a single handler as a list of one', async () => {
+    const bound = new RunCollector();
+    await withCallbacks(RunnableLambda.from((x: number) => x, { name: 'one' }), bound).invoke(1);
+    expect(bound.runs.map((run) => run.name)).toEqual(['one']);
+  });
+
   it('throws ConfigError for something that is not a runnable or handlers that are not a list', () => {
     expect(() => withCallbacks({} as unknown as RunnableLambda<number, number>, [])).toThrow(ConfigError);
     expect(() => withCallbacks(RunnableLambda.from((x: number) => x), 'h' as unknown as [])).toThrow(ConfigError);
