@@ -21,6 +21,9 @@ function runExample(file: string): Promise<Outcome> {
   // No API key: examples must work offline, with the embedded FakeChatModel.
   const env = { ...process.env };
   delete env.ANTHROPIC_API_KEY;
+  // examples/opentelemetry.ts also dumps spans through OpenTelemetry's console exporter, ids and timings
+  // included; its checked output is the stable summary that follows.
+  env.CONSOLE_SPANS = '0';
   return new Promise((resolve, reject) => {
     const child = spawn(tsx, [file], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
