@@ -2,6 +2,7 @@ import { ConfigError, describeValue } from '../errors';
 import type { RunnableConfig, RunScope } from './config';
 import { RunnableLambda } from './lambda';
 import { registerSequenceFactory, Runnable, type RunnableLike } from './runnable';
+import { isPlainObject, toRunnable } from './parallel';
 import { once } from './run';
 
 /** Options of {@link RunnableSequence.from}. */
@@ -41,8 +42,10 @@ export class RunnableSequence<TInput, TOutput> extends Runnable<TInput, TOutput>
       if (step instanceof RunnableSequence && step.boundConfig === undefined && step.name === 'RunnableSequence') flat.push(...step.steps);
       else if (step instanceof Runnable) flat.push(step as Runnable<unknown, unknown>);
       else if (typeof step === 'function') flat.push(new RunnableLambda(step as (input: unknown, config: RunnableConfig) => unknown));
+      // A plain object of steps is a parallel, as in LangChain.
+      else if (isPlainObject(step) && Object.keys(step).length > 0) flat.push(toRunnable(step, `steps[${index}]`));
       else {
-        throw new ConfigError(`steps[${index}]`, step, `Expected \`steps[${index}]\` to be a runnable or a function, got ${describeValue(step)}.`, {
+        throw new ConfigError(`steps[${index}]`, step, `Expected \`steps[${index}]\` to be a runnable, a function or an object of steps, got ${describeValue(step)}.`, {
           code: 'INVALID_ARGUMENT',
         });
       }
