@@ -56,7 +56,7 @@ export class RunnableBranch<TInput, TOutput> extends Runnable<TInput, TOutput> {
         });
       }
       return [
-        toRunnable(pair[0], `branches[${index}][0]`) as Runnable<TInput, unknown>,
+        toRunnable(pair[0], `branches[${index}][0]`),
         toRunnable(pair[1], `branches[${index}][1]`) as Runnable<TInput, TOutput>,
       ] as const;
     });

@@ -48,7 +48,7 @@ export class RunnableWithFallbacks<TInput, TOutput> extends Runnable<TInput, TOu
     if (!(runnable instanceof Runnable)) {
       throw new ConfigError('runnable', runnable, `Expected withFallbacks() to be called on a runnable, got ${describeValue(runnable)}.`, { code: 'INVALID_ARGUMENT' });
     }
-    if (!Array.isArray(fallbacks as unknown) || fallbacks.length === 0) {
+    if (!Array.isArray(fallbacks) || fallbacks.length === 0) {
       throw new ConfigError('fallbacks', fallbacks, `Expected withFallbacks() to receive a non-empty array of runnables or functions, got ${describeValue(fallbacks)}.`, {
         code: 'INVALID_ARGUMENT',
       });

@@ -75,7 +75,7 @@ export function validListeners(listeners: unknown): RunListeners {
       throw new ConfigError(key, value, `Expected \`${key}\` of withListeners() to be a function, got ${describeValue(value)}.`, { code: 'INVALID_ARGUMENT' });
     }
   }
-  return listeners as RunListeners;
+  return listeners;
 }
 
 /**

@@ -47,7 +47,7 @@ export class RunnableParallel<TInput, TOutput extends Record<string, unknown> = 
       });
     }
     const coerced: Record<string, Runnable<TInput, unknown>> = {};
-    for (const [key, step] of Object.entries(steps)) coerced[key] = toRunnable(step, `steps.${key}`) as Runnable<TInput, unknown>;
+    for (const [key, step] of Object.entries(steps)) coerced[key] = toRunnable(step, `steps.${key}`);
     this.steps = Object.freeze(coerced);
     this.keys = Object.keys(coerced);
     this.stepList = this.keys.map((key) => coerced[key] as Runnable<TInput, unknown>);
@@ -197,7 +197,11 @@ async function* streamSteps<TInput>(
       pending.clear();
     }
     // Steps waiting between chunks (never steps that ended) are closed: their runs end normally.
-    await Promise.all(iterators.map((iterator, index) => (iterator === undefined || finished[index] ? undefined : closeQuietly(iterator))));
+    const closing: Promise<void>[] = [];
+    iterators.forEach((iterator, index) => {
+      if (iterator !== undefined && finished[index] !== true) closing.push(closeQuietly(iterator));
+    });
+    await Promise.all(closing);
   }
   if (failure !== undefined) throw failure.error;
 }

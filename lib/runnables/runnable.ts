@@ -16,23 +16,26 @@ export interface BatchOptions {
   returnExceptions?: boolean;
 }
 
-/**
- * What is accepted where a step is expected (`pipe`, `RunnableSequence.from`, the steps of compositions):
- * a runnable, a function (it becomes a {@link RunnableLambda}) or a plain object of steps (it becomes a
- * `RunnableParallel`).
- */
+/** A runnable accepted where a function could be given too: `pipe`, `RunnableSequence.from`, compositions. */
 export type RunnableLike<TInput, TOutput> =
   | Runnable<TInput, TOutput>
-  | ((input: TInput, config: RunnableConfig) => TOutput | Promise<TOutput>)
-  | RunnableMapLike<TInput, TOutput>;
+  | ((input: TInput, config: RunnableConfig) => TOutput | Promise<TOutput>);
 
 /**
- * A plain object of steps, accepted wherever a step is expected: each key's step gets the same input and
- * its output becomes that key of the result, as with `RunnableParallel`.
+ * A plain object of steps, accepted wherever a step is expected (`pipe`, `RunnableSequence.from`, the steps
+ * of compositions): each key's step gets the same input and its output becomes that key of the result,
+ * as with `RunnableParallel`.
  */
-export type RunnableMapLike<TInput, TOutput> = { [K in keyof TOutput]: RunnableLike<TInput, TOutput[K]> };
+export type RunnableMapLike<TInput, TOutput> = {
+  [K in keyof TOutput]: RunnableLike<TInput, TOutput[K]> | RunnableMapLike<TInput, TOutput[K]>;
+};
 
-type SequenceFactory = <TInput, TOutput>(steps: readonly RunnableLike<unknown, unknown>[]) => Runnable<TInput, TOutput>;
+/** An object of steps whose outputs are not known statically, as `RunnableSequence.from` takes them. */
+export interface StepMap<TInput> {
+  readonly [key: string]: RunnableLike<TInput, unknown> | StepMap<TInput>;
+}
+
+type SequenceFactory = <TInput, TOutput>(steps: readonly (RunnableLike<unknown, unknown> | StepMap<unknown>)[]) => Runnable<TInput, TOutput>;
 let sequenceFactory: SequenceFactory | undefined;
 
 /** @internal Lets `RunnableSequence` provide `pipe` without a circular import. */
@@ -41,7 +44,7 @@ export function registerSequenceFactory(factory: SequenceFactory): void {
 }
 
 interface CompositionFactories {
-  assign?: (mapping: Record<string, unknown>) => Runnable<Record<string, unknown>, Record<string, unknown>>;
+  assign?: (mapping: StepMap<unknown>) => Runnable<Record<string, unknown>, Record<string, unknown>>;
   retry?: <TInput, TOutput>(bound: Runnable<TInput, TOutput>, options: RetryOptions<TInput> | undefined) => Runnable<TInput, TOutput>;
   fallbacks?: <TInput, TOutput>(
     runnable: Runnable<TInput, TOutput>,
@@ -59,7 +62,7 @@ export function registerCompositionFactory<TKey extends keyof CompositionFactori
 function factory<TKey extends keyof CompositionFactories>(key: TKey): NonNullable<CompositionFactories[TKey]> {
   const found = factories[key];
   if (found === undefined) throw new Error(`callscope: the ${key} composition is not loaded; import callscope from its entry point.`);
-  return found as NonNullable<CompositionFactories[TKey]>;
+  return found;
 }
 
 /**
@@ -193,7 +196,7 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
    * const chain = prompt.pipe(model).pipe((message) => message.content);
    * ```
    */
-  pipe<TNext>(next: RunnableLike<TOutput, TNext>): Runnable<TInput, TNext> {
+  pipe<TNext>(next: RunnableLike<TOutput, TNext> | RunnableMapLike<TOutput, TNext>): Runnable<TInput, TNext> {
     if (sequenceFactory === undefined) throw new Error('callscope: RunnableSequence is not loaded; import callscope from its entry point.');
     return sequenceFactory<TInput, TNext>([this, next as RunnableLike<unknown, unknown>]);
   }
@@ -246,7 +249,7 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
    * ```
    */
   assign<TAdded extends Record<string, unknown>>(mapping: RunnableMapLike<TOutput, TAdded>): Runnable<TInput, TOutput & TAdded> {
-    const assign = factory('assign')(mapping as Record<string, unknown>);
+    const assign = factory('assign')(mapping as StepMap<unknown>);
     return this.pipe(assign as unknown as Runnable<TOutput, TOutput & TAdded>);
   }
 

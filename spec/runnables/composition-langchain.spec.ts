@@ -50,7 +50,7 @@ function treeOf(run: Run, parentId: string | undefined, unordered: ReadonlySet<s
 async function record(call: (collector: RunCollectorCallbackHandler) => Promise<unknown>): Promise<Node[]> {
   const collector = new RunCollectorCallbackHandler();
   await call(collector).catch(() => undefined);
-  return collector.tracedRuns.map((run) => treeOf(run, undefined, new Set(['RunnableMap', 'RunnableParallel'])));
+  return collector.tracedRuns.map((run) => treeOf(run as Run, undefined, new Set(['RunnableMap', 'RunnableParallel'])));
 }
 
 type Lambda = (input: never) => unknown;
