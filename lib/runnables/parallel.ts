@@ -193,7 +193,7 @@ async function* streamSteps<TInput>(
   } finally {
     if (pending.size > 0 || started < count) {
       controller.abort(failure?.error ?? new Error('the consumer stopped reading the parallel stream'));
-      for (const settled of await Promise.all(pending.values())) finished[settled.index] = true;
+      for (const settled of await Promise.all(pending.values())) if (settled.failed || settled.result.done === true) finished[settled.index] = true;
       pending.clear();
     }
     // Steps waiting between chunks (never steps that ended) are closed: their runs end normally.
