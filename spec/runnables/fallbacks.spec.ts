@@ -153,7 +153,7 @@ describe('Runnable.withFallbacks()', () => {
     it('links what each try calls under that try', async () => {
       const collector = new RunCollector();
       const leaf = RunnableLambda.from((x: number) => x, { name: 'leaf' });
-      const primary = RunnableLambda.from(async (x: number, config: RunnableConfig) => {
+      const primary = RunnableLambda.from(async (x: number, config: RunnableConfig): Promise<number> => {
         await leaf.invoke(x, config);
         throw new Error('down');
       }, { name: 'primary' });
