@@ -1,10 +1,10 @@
 import { ConfigError, describeValue } from '../errors';
 import { tagNextRun, type RunnableConfig, type RunScope } from './config';
 import { checkedName, toRunnable } from './parallel';
-import { Runnable, type RunnableLike } from './runnable';
+import { Runnable, type RunnableLike, type RunnableMapLike } from './runnable';
 
 /** A branch of {@link RunnableBranch.from}: a condition on the input and the step to run when it holds. */
-export type BranchLike<TInput, TOutput> = readonly [condition: RunnableLike<TInput, unknown>, step: RunnableLike<TInput, TOutput>];
+export type BranchLike<TInput, TOutput> = readonly [condition: RunnableLike<TInput, unknown>, step: RunnableLike<TInput, TOutput> | RunnableMapLike<TInput, TOutput>];
 
 /** Options of {@link RunnableBranch.from}. */
 export interface RunnableBranchOptions {
@@ -38,7 +38,7 @@ export class RunnableBranch<TInput, TOutput> extends Runnable<TInput, TOutput> {
    * @throws {@link ConfigError} when `branches` is empty, a pair is malformed, or a step is not a runnable,
    *   function or object of steps.
    */
-  constructor(branches: readonly [...BranchLike<TInput, TOutput>[], RunnableLike<TInput, TOutput>], options: RunnableBranchOptions = {}) {
+  constructor(branches: readonly [...BranchLike<TInput, TOutput>[], RunnableLike<TInput, TOutput> | RunnableMapLike<TInput, TOutput>], options: RunnableBranchOptions = {}) {
     super(checkedName(options, ['name'], 'RunnableBranch', 'RunnableBranch'));
     if (!Array.isArray(branches) || branches.length === 0) {
       throw new ConfigError(
@@ -76,7 +76,7 @@ export class RunnableBranch<TInput, TOutput> extends Runnable<TInput, TOutput> {
    * ```
    */
   static from<TInput = unknown, TOutput = unknown>(
-    branches: readonly [...BranchLike<TInput, TOutput>[], RunnableLike<TInput, TOutput>],
+    branches: readonly [...BranchLike<TInput, TOutput>[], RunnableLike<TInput, TOutput> | RunnableMapLike<TInput, TOutput>],
     options?: RunnableBranchOptions,
   ): RunnableBranch<TInput, TOutput> {
     return new RunnableBranch<TInput, TOutput>(branches, options);

@@ -27,8 +27,15 @@ export type RunnableLike<TInput, TOutput> =
  * as with `RunnableParallel`.
  */
 export type RunnableMapLike<TInput, TOutput> = {
-  [K in keyof TOutput]: RunnableLike<TInput, TOutput[K]> | RunnableMapLike<TInput, TOutput[K]>;
+  [K in keyof TOutput]: RunnableLike<TInput, TOutput[K]> | NestedMapLike<TInput, TOutput[K]>;
 };
+
+/** A nested object of steps: only where the output is itself an object. */
+type NestedMapLike<TInput, TOutput> = unknown extends TOutput
+  ? StepMap<TInput>
+  : TOutput extends Record<string, unknown>
+    ? RunnableMapLike<TInput, TOutput>
+    : never;
 
 /** An object of steps whose outputs are not known statically, as `RunnableSequence.from` takes them. */
 export interface StepMap<TInput> {

@@ -9,9 +9,9 @@ const named = <TIn, TOut>(name: string, fn: (input: TIn) => TOut) => RunnableLam
 
 function signBranch() {
   return RunnableBranch.from([
-    [named('negative?', (x: number) => x < 0), named('negative', () => 'negative')],
-    [named('zero?', (x: number) => x === 0), named('zero', () => 'zero')],
-    named('positive', () => 'positive'),
+    [named('negative?', (x: number) => x < 0), named('negative', (_x: number) => 'negative')],
+    [named('zero?', (x: number) => x === 0), named('zero', (_x: number) => 'zero')],
+    named('positive', (_x: number) => 'positive'),
   ]);
 }
 
@@ -82,7 +82,7 @@ describe('RunnableBranch', () => {
   });
 
   describe('bad input', () => {
-    it.each([
+    it.each<[string, unknown, string]>([
       ['an empty array', [], 'branches'],
       ['not an array', 'x', 'branches'],
       ['a branch that is not a pair', [[() => true], () => 1], 'branches[0]'],

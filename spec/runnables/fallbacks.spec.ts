@@ -72,7 +72,7 @@ describe('Runnable.withFallbacks()', () => {
     it('does not fall back once its own signal has aborted', async () => {
       const controller = new AbortController();
       const fallback = jest.fn(() => 'fallback');
-      const primary = RunnableLambda.from(() => {
+      const primary = RunnableLambda.from((): string => {
         controller.abort('user left');
         throw new Error('gave up');
       });

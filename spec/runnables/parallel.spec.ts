@@ -244,7 +244,7 @@ describe('RunnableParallel', () => {
     });
 
     it('throws ConfigError naming a step that is not a runnable, function or object', () => {
-      expect(() => RunnableParallel.from({ ok: () => 1, bad: 'nope' })).toThrow(/`steps\.bad`.*"nope"/);
+      expect(() => RunnableParallel.from({ ok: () => 1, bad: 'nope' } as unknown as Record<string, () => number>)).toThrow(/`steps\.bad`.*"nope"/);
     });
 
     it('throws ConfigError for an unknown option', () => {
