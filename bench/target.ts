@@ -20,4 +20,4 @@ const callscope = require(fromSource ? '../lib' : built) as typeof Callscope;
 /** What is being measured, for the report. */
 export const measuredBuild = fromSource ? '`lib/` (TypeScript sources compiled on the fly by tsx)' : '`dist/index.cjs` (the built package, as users run it)';
 
-export const { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, RunnableLambda } = callscope;
+export const { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, RunnableLambda, RunnableParallel } = callscope;

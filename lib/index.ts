@@ -43,7 +43,25 @@ export type {
   RunnableGeneratorOptions,
   RunnableLambdaOptions,
   RunnableLike,
+  RunnableMapLike,
   RunnableSequenceOptions,
+} from './runnables';
+
+// Composition
+export { RunnableAssign, RunnableBranch, RunnableParallel, RunnablePassthrough, RunnableRetry, RunnableWithFallbacks } from './runnables';
+export type {
+  BackoffOptions,
+  BranchLike,
+  ErrorClass,
+  FallbacksOptions,
+  ListenerRun,
+  ListenerRunType,
+  RetryOptions,
+  RunListener,
+  RunListeners,
+  RunnableBranchOptions,
+  RunnableParallelOptions,
+  RunnablePassthroughOptions,
 } from './runnables';
 
 // Tools

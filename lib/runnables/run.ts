@@ -5,6 +5,7 @@ import { abortErrorFor, raceAbort, startDeadline } from './cancellation';
 import { newRunId } from '../internal/run-id';
 import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
+import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks } from './lost-callbacks';
 import { childScope, combineSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
 
@@ -19,6 +20,8 @@ export interface RunTarget<TInput, TOutput> {
   _emitStart(scope: RunScope, input: TInput | undefined): Promise<void> | undefined;
   _emitEnd(scope: RunScope, output: TOutput | undefined): Promise<void> | undefined;
   _emitError(scope: RunScope, error: unknown): Promise<void> | undefined;
+  /** Listeners attached with `withListeners`, called for this target's runs only. */
+  readonly _listeners?: readonly RunListeners[] | undefined;
 }
 
 /**
@@ -53,11 +56,16 @@ export function openScope<TInput, TOutput>(
     if (left !== undefined) reportLostCallbacks(runName, left);
   }
   // The run counts as an open child of the run whose scope it inherits, when that is its parent.
-  const owner = inherited !== undefined && parentRunId !== undefined && inherited.callbacks.parentRunId === parentRunId ? inherited : undefined;
+  // A scope a composition derived for one child (tagNextRun) stands for the run it was derived from.
+  const home = inherited?._source ?? inherited;
+  const owner = home !== undefined && parentRunId !== undefined && home.callbacks.parentRunId === parentRunId ? home : undefined;
   const timeout = call?.timeout ?? bound?.timeout;
-  if (timeout === undefined) return childScope(parent, call?.runId ?? newRunId(), runName, owner, parent?.signal, undefined);
+  const runId = call?.runId ?? newRunId();
+  const listeners = target._listeners;
+  const own = listeners === undefined ? undefined : listeners.map((set) => listenerHandler(set, runId, parent?._rootRunId ?? parentRunId ?? runId));
+  if (timeout === undefined) return childScope(parent, runId, runName, owner, parent?.signal, undefined, own);
   const deadline = startDeadline(runName, timeout);
-  return childScope(parent, call?.runId ?? newRunId(), runName, owner, combineSignals(parent?.signal, deadline.signal), deadline.timer);
+  return childScope(parent, runId, runName, owner, combineSignals(parent?.signal, deadline.signal), deadline.timer, own);
 }
 
 function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {
