@@ -42,6 +42,7 @@ export type {
   RunnableLike,
   RunnableMapLike,
   RunnableSequenceOptions,
+  StepMap,
 } from './runnables';
 
 // Composition
