@@ -45,6 +45,7 @@ export type {
   RunnableLike,
   RunnableMapLike,
   RunnableSequenceOptions,
+  StepMap,
 } from './runnables';
 
 // Composition

@@ -1,5 +1,5 @@
 export type { Callbacks, RunnableConfig } from './config';
-export { Runnable, type BatchOptions, type RunnableLike, type RunnableMapLike } from './runnable';
+export { Runnable, type BatchOptions, type RunnableLike, type RunnableMapLike, type StepMap } from './runnable';
 export { RunnableLambda, type LambdaFunction, type RunnableLambdaOptions } from './lambda';
 export { RunnableGenerator, type GeneratorFunction, type RunnableGeneratorOptions } from './generator';
 export { RunnableSequence, type RunnableSequenceOptions } from './sequence';
