@@ -44,9 +44,11 @@ function limitOf(handler: CallbackHandler, blocking: boolean): number | undefine
  */
 function startCall(handler: CallbackHandler, method: HandlerMethodName, args: unknown[]): CallOutcome | PromiseLike<unknown> {
   try {
-    const fn = handler[method] as ((...a: unknown[]) => unknown) | undefined;
+    // Read once and called with the handler as `this`, as LangChain calls handler methods.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- applied to the handler just below
+    const fn: unknown = handler[method];
     if (typeof fn !== 'function') return undefined;
-    const result = fn.apply(handler, args);
+    const result: unknown = (fn as (...a: unknown[]) => unknown).apply(handler, args);
     return isPromiseLike(result) ? result : undefined;
   } catch (error) {
     return { error };
@@ -517,7 +519,6 @@ function shutDown(signal: ShutdownSignal, listener: () => void): void {
     return;
   }
   shuttingDown = true;
-  let timer: LongTimeout | undefined;
   let finished = false;
   const finish = (): void => {
     if (finished) return;
@@ -526,7 +527,7 @@ function shutDown(signal: ShutdownSignal, listener: () => void): void {
     shuttingDown = false;
     if (alone) process.exit(code);
   };
-  timer = setLongTimeout(finish, getConfiguration().shutdownTimeoutMs);
+  const timer: LongTimeout = setLongTimeout(finish, getConfiguration().shutdownTimeoutMs);
   void backgroundIdle().then(finish);
 }
 

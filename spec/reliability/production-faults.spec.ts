@@ -67,6 +67,7 @@ describe('a handler that throws an unprintable value (no onHandlerError)', () =>
     const ended: number[] = [];
     const handler = {
       name: `Unprintable background ${label}`,
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the point of the test
       handleChainStart: () => Promise.reject(make()),
       handleChainEnd: (outputs: { output?: unknown }) => void ended.push(outputs.output as number),
     };
