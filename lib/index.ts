@@ -9,7 +9,7 @@
 
 // Settings
 export { configure, getConfiguration } from './settings';
-export type { CallscopeConfiguration, ConfigureOptions, DeliveryMode, HandlerErrorReport, LostCallbacksPolicy } from './settings';
+export type { CallscopeConfiguration, ConfigureOptions, DeliveryMode, HandlerErrorReport, LostCallbacksPolicy, ShutdownSignal } from './settings';
 export type { PropagationMode } from './context';
 
 // Propagation across boundaries that lose context

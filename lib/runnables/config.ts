@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CallbackManager } from '../callbacks/callback-manager';
 import { type HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
 import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler';
+import type { LongTimeout } from '../internal/timers';
 import { parseOrThrow } from '../internal/validation';
 import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../callbacks/foreign-manager';
 
@@ -64,7 +65,7 @@ export class RunScope implements RunnableConfig {
     /** @internal The scope of the parent run, whose open children this run counts among. */
     readonly _owner?: RunScope,
     /** @internal The timer of this run's own `timeout`, cleared when the run ends. */
-    readonly _deadline?: NodeJS.Timeout,
+    readonly _deadline?: LongTimeout,
   ) {}
 
   /** @internal Set when the run has ended: later events for it are refused. */
@@ -321,7 +322,7 @@ export function childScope(
   runName: string,
   owner: RunScope | undefined,
   signal: AbortSignal | undefined,
-  deadline: NodeJS.Timeout | undefined,
+  deadline: LongTimeout | undefined,
   ownHandlers?: readonly CallbackHandler[],
 ): RunScope {
   if (ownHandlers !== undefined) {
