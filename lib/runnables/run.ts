@@ -6,7 +6,7 @@ import { newRunId } from '../internal/run-id';
 import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
 import { reportLostCallbacks } from './lost-callbacks';
-import { childScope, combineSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
+import { childScope, linkSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
 
 /**
  * What the run machinery needs from a runnable: its body and how it reports its run to handlers. Chains,
@@ -44,7 +44,7 @@ export function openScope<TInput, TOutput>(
 ): RunScope {
   const call = config === undefined || config instanceof RunScope ? undefined : normalizeConfig(config);
   const bound = target.boundConfig;
-  const parent = mergeScope(inherited, bound, call);
+  const parent = mergeScope(inherited, bound, call, true);
   const runName = call?.runName ?? bound?.runName ?? target.name;
   const parentRunId = parent?.callbacks.parentRunId;
   if (parentRunId === undefined) {
@@ -57,7 +57,8 @@ export function openScope<TInput, TOutput>(
   const timeout = call?.timeout ?? bound?.timeout;
   if (timeout === undefined) return childScope(parent, call?.runId ?? newRunId(), runName, owner, parent?.signal, undefined);
   const deadline = startDeadline(runName, timeout);
-  return childScope(parent, call?.runId ?? newRunId(), runName, owner, combineSignals(parent?.signal, deadline.signal), deadline.timer);
+  const linked = linkSignals(parent?.signal, deadline.signal);
+  return childScope(parent, call?.runId ?? newRunId(), runName, owner, linked.signal, deadline.timer, linked.release);
 }
 
 function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {
@@ -91,6 +92,8 @@ function enter(scope: RunScope): void {
 function leave(scope: RunScope): void {
   scope._ended = true;
   if (scope._deadline !== undefined) clearTimeout(scope._deadline);
+  // Signal subscriptions made for the run, its entry among remote-parented runs.
+  if (scope._release !== undefined) scope._release();
   const owner = scope._owner;
   if (owner !== undefined && --owner._openChildren === 0 && owner._childrenSettled !== undefined) {
     const wake = owner._childrenSettled;
