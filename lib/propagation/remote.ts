@@ -1,4 +1,5 @@
 import { backgroundFlushed } from '../callbacks/delivery';
+import type { CallbackManager } from '../callbacks/callback-manager';
 
 /**
  * A run in another process that local runs were started under: what `extractRunContext` read from a
@@ -40,4 +41,14 @@ export function rememberRemoteRun(runId: string, remote: RemoteParent): () => vo
  */
 export function remoteParentOfRun(runId: string): RemoteParent | undefined {
   return remoteRuns.get(runId);
+}
+
+/**
+ * Marks `manager` as naming a run in another process: runs started with it are roots here that record
+ * `remote` as their parent. For `extractRunContext`.
+ *
+ * @internal
+ */
+export function markRemote(manager: CallbackManager, remote: RemoteParent): void {
+  manager._remote = remote;
 }
