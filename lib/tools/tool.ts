@@ -166,12 +166,17 @@ function validToolOptions<TSchema extends ToolSchema>(options: ToolOptions<TSche
   return options;
 }
 
-// LangChain hands tool handlers the input as a string: strings as they are, anything else as JSON.
+// LangChain hands tool handlers the input as a string: strings as they are, anything else as JSON. Never
+// throws: formatting for handlers must not fail the run (a revoked Proxy, a throwing toJSON or toString).
 function stringifyInput(input: unknown): string {
   if (typeof input === 'string') return input;
   try {
     return JSON.stringify(input) ?? String(input);
-  } catch {
-    return String(input);
+  } catch (error) {
+    try {
+      return String(input);
+    } catch {
+      return `[unserializable input: ${error instanceof Error ? error.message : 'unknown error'}]`;
+    }
   }
 }
