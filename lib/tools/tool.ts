@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { EVENT, emit } from '../callbacks/dispatch';
 import { ConfigError, describeValue, ToolInputError, type ToolInputIssue } from '../errors';
+import { assertKnownKeys } from '../internal/validation';
 import type { RunnableConfig, RunScope } from '../runnables/config';
 import { Runnable } from '../runnables/runnable';
 
@@ -147,6 +148,7 @@ function validToolOptions<TSchema extends ToolSchema>(options: ToolOptions<TSche
       code: 'INVALID_ARGUMENT',
     });
   }
+  assertKnownKeys(options, ['name', 'description', 'schema'], 'tool options');
   const { name, description, schema } = options as { name: unknown; description: unknown; schema: unknown };
   if (typeof name !== 'string' || name.length === 0) {
     throw new ConfigError('name', name, `Expected tool \`name\` to be a non-empty string, got ${describeValue(name)}.`, {

@@ -1,5 +1,6 @@
 import picocolors from 'picocolors';
 import { ConfigError, describeValue } from '../errors';
+import { assertKnownKeys } from '../internal/validation';
 import { isError, messageOf, toJsonValue } from './internal/to-json-value';
 import { RunCollector, type CollectedRun } from './run-collector';
 import type { RunEndInfo } from './run-tracer';
@@ -50,7 +51,7 @@ export class ConsoleTracer extends RunCollector {
 
   /**
    * @param options - see {@link ConsoleTracerOptions}.
-   * @throws {@link ConfigError} naming the first invalid option.
+   * @throws {@link ConfigError} naming the first invalid or unknown option (and, for a near miss, the option meant).
    */
   constructor(options: ConsoleTracerOptions = {}) {
     super();
@@ -140,6 +141,7 @@ function validate(options: unknown): asserts options is ConsoleTracerOptions {
     });
   };
   if (options === null || typeof options !== 'object') fail('options', options, 'an object');
+  assertKnownKeys(options as object, ['stream', 'colors', 'maxLength', 'timings'], 'ConsoleTracer options');
   const { stream, colors, maxLength, timings } = options as Record<string, unknown>;
   const writable = typeof stream === 'object' && stream !== null && typeof (stream as { write?: unknown }).write === 'function';
   if (stream !== undefined && !writable) fail('stream', stream, 'a writable stream');
