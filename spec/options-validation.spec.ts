@@ -123,7 +123,7 @@ describe('a handler class given without `new`', () => {
   });
 
   it('fails invoke() the same way', async () => {
-    const error = await rejectionOf(() => echo.invoke(1, { callbacks: [RunCollector] } as never));
+    const error = await rejectionOf(() => echo.invoke(1, { callbacks: [RunCollector] }));
     expect(error.message).toContain('got `[class RunCollector]` (function): did you forget `new`?');
   });
 });

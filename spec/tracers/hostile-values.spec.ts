@@ -102,7 +102,7 @@ describe('hostile values', () => {
           throw new Error('getter exploded');
         },
       };
-      const attempt = () => extractRunContext(carrier as unknown as Record<string, string>);
+      const attempt = () => extractRunContext(carrier);
       expect(attempt).toThrow(ConfigError);
       expect(attempt).toThrow(/Could not read the `baggage` header from the carrier/);
     });
