@@ -1,4 +1,6 @@
 import { ConfigError, describeValue } from '../errors';
+import { assertKnownKeys } from '../internal/validation';
+import type { RemoteParent } from '../propagation/remote';
 import { HandlerSet, NO_HANDLERS } from './dispatch';
 import type { CallbackHandler, CallbackHandlerLike } from './handler';
 
@@ -28,6 +30,11 @@ export class CallbackManager {
   readonly parentRunId: string | undefined;
   /** @internal The handlers with their per-event listener lists. */
   readonly handlerSet: HandlerSet;
+  /**
+   * @internal Set by `extractRunContext`: `parentRunId` names a run in another process, so runs started
+   * with this manager are roots here that record it as their remote parent.
+   */
+  _remote: RemoteParent | undefined;
 
   /**
    * @param handlers - handlers, in the order they are called.
@@ -38,10 +45,13 @@ export class CallbackManager {
     if (handlers instanceof HandlerSet) {
       this.handlerSet = handlers;
     } else {
+      // Built by your code rather than by callscope: check the arguments.
       assertHandlers(handlers, 'handlers');
+      assertManagerOptions(options);
       this.handlerSet = handlers.length === 0 ? NO_HANDLERS : NO_HANDLERS.union(handlers);
     }
     this.parentRunId = options.parentRunId;
+    this._remote = undefined;
   }
 
   /** The handlers, in the order they are called. */
@@ -58,7 +68,25 @@ export class CallbackManager {
   withHandlers(handlers: readonly CallbackHandlerLike[]): CallbackManager {
     assertHandlers(handlers, 'handlers');
     const set = this.handlerSet.union(handlers);
-    return set === this.handlerSet ? this : new CallbackManager(set, { parentRunId: this.parentRunId });
+    if (set === this.handlerSet) return this;
+    const manager = new CallbackManager(set, { parentRunId: this.parentRunId });
+    manager._remote = this._remote;
+    return manager;
+  }
+}
+
+function assertManagerOptions(options: unknown): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError('options', options, `Expected CallbackManager options to be an object, got ${describeValue(options)}.`, {
+      code: 'INVALID_ARGUMENT',
+    });
+  }
+  assertKnownKeys(options, ['parentRunId'], 'CallbackManager options');
+  const { parentRunId } = options as { parentRunId?: unknown };
+  if (parentRunId !== undefined && (typeof parentRunId !== 'string' || parentRunId.length === 0)) {
+    throw new ConfigError('parentRunId', parentRunId, `Expected \`parentRunId\` to be a run id string, got ${describeValue(parentRunId)}.`, {
+      code: 'INVALID_ARGUMENT',
+    });
   }
 }
 
@@ -72,6 +100,15 @@ export function assertHandlers(handlers: unknown, field: string): asserts handle
     );
   }
   handlers.forEach((handler: unknown, index) => {
+    if (typeof handler === 'function') {
+      const kind = Function.prototype.toString.call(handler).startsWith('class') ? 'class' : 'function';
+      const name = (handler as { name?: string }).name || 'anonymous';
+      throw new ConfigError(
+        `${field}[${index}]`,
+        handler,
+        `Expected \`${field}[${index}]\` to be a handler object, got \`[${kind} ${name}]\` (function): did you forget \`new\`?`,
+      );
+    }
     if (handler === null || typeof handler !== 'object' || Array.isArray(handler)) {
       throw new ConfigError(
         `${field}[${index}]`,

@@ -1,3 +1,5 @@
+import { ConfigError, describeValue } from '../errors';
+import { assertKnownKeys } from '../internal/validation';
 import type { AIMessage, ChatMessage } from '../models/messages';
 
 /**
@@ -224,8 +226,12 @@ export abstract class BaseCallbackHandler implements CallbackHandlerOptions {
   /** @inheritDoc CallbackHandlerOptions.handlerTimeoutMs */
   handlerTimeoutMs: number | undefined;
 
-  /** @param options - switches, see {@link CallbackHandlerOptions}. */
+  /**
+   * @param options - switches, see {@link CallbackHandlerOptions}.
+   * @throws {@link ConfigError} on an unknown option (naming the option probably meant) or one of the wrong type.
+   */
   constructor(options: CallbackHandlerOptions = {}) {
+    validateHandlerOptions(options);
     this.name = new.target.name || 'CallbackHandler';
     this.ignoreLLM = options.ignoreLLM ?? false;
     this.ignoreChain = options.ignoreChain ?? false;
@@ -236,6 +242,26 @@ export abstract class BaseCallbackHandler implements CallbackHandlerOptions {
     this.serial = options.serial ?? false;
     this.handlerTimeoutMs = options.handlerTimeoutMs;
   }
+}
+
+const BOOLEAN_OPTIONS = ['ignoreLLM', 'ignoreChain', 'ignoreAgent', 'ignoreCustomEvent', 'raiseError', 'awaitHandlers', 'serial'] as const;
+const HANDLER_OPTIONS: readonly string[] = [...BOOLEAN_OPTIONS, 'handlerTimeoutMs'];
+// LangChain's handler input also has `ignoreRetriever`: callscope has no retriever events, so it is accepted
+// and has nothing to skip.
+const LANGCHAIN_HANDLER_OPTIONS: ReadonlySet<string> = new Set(['ignoreRetriever']);
+
+function validateHandlerOptions(options: unknown): void {
+  const fail = (field: string, received: unknown, expected: string): never => {
+    throw new ConfigError(field, received, `Expected \`${field}\` in handler options to be ${expected}, got ${describeValue(received)}.`, {
+      code: 'INVALID_ARGUMENT',
+    });
+  };
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) fail('options', options, 'an object');
+  assertKnownKeys(options as object, HANDLER_OPTIONS, 'handler options', 'INVALID_ARGUMENT', (key) => LANGCHAIN_HANDLER_OPTIONS.has(key));
+  const fields = options as Record<string, unknown>;
+  for (const key of BOOLEAN_OPTIONS) if (fields[key] !== undefined && typeof fields[key] !== 'boolean') fail(key, fields[key], 'a boolean');
+  const timeout = fields.handlerTimeoutMs;
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0)) fail('handlerTimeoutMs', timeout, 'a positive number of milliseconds');
 }
 
 /**

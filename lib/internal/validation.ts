@@ -25,13 +25,10 @@ function toConfigError(error: z.ZodError, input: unknown, what: string, expectat
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? '';
     const path = [...issue.path, key];
-    const known = Object.keys(expectations).join(', ');
-    return new ConfigError(
-      pathText(path),
-      valueAt(input, path),
-      `Unknown option ${formatPath(path)} in ${what}; expected only: ${known}.`,
-      { cause: error },
-    );
+    const known = Object.keys(expectations);
+    return new ConfigError(pathText(path), valueAt(input, path), unknownKeyMessage(String(key), formatPath(path), what, known), {
+      cause: error,
+    });
   }
   if (issue.path.length === 0) {
     return new ConfigError(
@@ -82,4 +79,76 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
     current = (current as Record<PropertyKey, unknown>)[key];
   }
   return current;
+}
+
+/**
+ * The key among `known` that `key` is most likely a misspelling of: the same letters in another case
+ * (`ignoreLlm` for `ignoreLLM`), a plural or singular (`callback`, `color`), or at most two edits away for
+ * keys of five letters or more (`raiseErrors`). `undefined` when nothing is close.
+ */
+export function nearestKey(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of known) {
+    const other = candidate.toLowerCase();
+    if (other === lower) return candidate;
+    const distance = editDistance(lower, other, 3);
+    const allowed = Math.min(key.length, candidate.length) >= 5 ? 2 : 1;
+    if (distance <= allowed && distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance of `a` and `b`, or `limit` when it is at least that. */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) >= limit) return limit;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const value = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+      current.push(value);
+      if (value < rowMin) rowMin = value;
+    }
+    if (rowMin >= limit) return limit;
+    previous = current;
+  }
+  return Math.min(previous[b.length] as number, limit);
+}
+
+/** "Unknown option `x` in what; did you mean `y`? Expected only: a, b." */
+function unknownKeyMessage(key: string, shown: string, what: string, known: readonly string[]): string {
+  const near = nearestKey(key, known);
+  const hint = near === undefined ? '' : ` Did you mean \`${near}\`?`;
+  return `Unknown option ${shown} in ${what}.${hint} Expected only: ${known.join(', ')}.`;
+}
+
+/**
+ * Refuses keys of `options` that are not in `known`: a misspelt option would otherwise be dropped without a
+ * word, the very failure callscope exists to prevent.
+ *
+ * @param options - the options object (already known to be an object).
+ * @param known - the keys it may have.
+ * @param what - how the object is called in the message, e.g. "RunnableLambda.from() options".
+ * @param accept - keys outside `known` that are allowed anyway (and ignored).
+ * @throws {@link ConfigError} naming the first unknown key, the value it holds, the key probably meant and
+ *   the keys expected.
+ */
+export function assertKnownKeys(
+  options: object,
+  known: readonly string[],
+  what: string,
+  code: 'INVALID_CONFIG' | 'INVALID_ARGUMENT' = 'INVALID_ARGUMENT',
+  accept?: (key: string) => boolean,
+): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key) || accept?.(key) === true) continue;
+    throw new ConfigError(key, (options as Record<string, unknown>)[key], unknownKeyMessage(key, `\`${key}\``, what, known), { code });
+  }
 }

@@ -20,6 +20,8 @@ export interface AIMessage extends ChatMessage {
 export type ChatModelInput = string | readonly ChatMessage[];
 
 const ROLES: ReadonlySet<string> = new Set(['system', 'human', 'ai', 'tool', 'user', 'assistant']);
+// Every accepted role, for error messages: the list must never leave out one that works.
+const ROLE_LIST = [...ROLES].map((role) => `'${role}'`).join(' | ');
 
 /**
  * Normalises a chat model input to a list of messages.
@@ -47,7 +49,7 @@ export function toMessages(input: ChatModelInput): readonly ChatMessage[] {
       throw new ConfigError(
         `input[${i}]`,
         message,
-        `Expected \`input[${i}]\` to be a message { role: 'system' | 'human' | 'ai' | 'tool', content: string }, got ${describeValue(message)}.`,
+        `Expected \`input[${i}]\` to be a message { role: ${ROLE_LIST}, content: string }, got ${describeValue(message)}.`,
         { code: 'INVALID_ARGUMENT' },
       );
     }

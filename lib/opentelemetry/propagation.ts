@@ -1,7 +1,7 @@
 import type { SpanContext } from '@opentelemetry/api';
 import { validate as isUuid } from 'uuid';
 import { CallbackManager, ConfigError, getCurrentConfig, type CallbackHandlerLike, type RunnableConfig } from '../index';
-import { describeValue } from '../internal/for-integrations';
+import { describeValue, markRemote, nearestKey } from '../internal/for-integrations';
 import { openRunSpans, rememberRemoteParent, tryLoadOpenTelemetry } from './internal/api';
 
 /**
@@ -183,23 +183,29 @@ export function extractRunContext(carrier: RunContextCarrier, options: ExtractRu
   }
 
   let parentRunId = baggage.get(RUN_ID_KEY);
-  if (parentRunId !== undefined && !isUuid(parentRunId)) {
-    warn(`ignored \`${RUN_ID_KEY}\` in baggage, which is not a UUID: runs start as root runs.`);
+  if (parentRunId !== undefined && !isCallerRunId(parentRunId)) {
+    warn(`ignored \`${RUN_ID_KEY}\` in baggage, which is not a UUID of a run (the nil and max UUIDs name none): runs start as root runs.`);
     parentRunId = undefined;
   }
 
+  let remoteSpan: SpanContext | undefined;
   const traceparent = getHeader(carrier, 'traceparent');
   if (traceparent !== undefined) {
     const spanContext = parseTraceparent(traceparent, getHeader(carrier, 'tracestate'));
     if (spanContext === undefined) warn('ignored an invalid `traceparent` header: spans will not join the caller\'s trace.');
     else if (parentRunId === undefined) {
       warn(`no \`${RUN_ID_KEY}\` in baggage to attach the caller's span to; use OpenTelemetry's propagation.extract() for requests from non-callscope callers.`);
-    } else rememberRemoteParent(parentRunId, spanContext);
+    } else {
+      remoteSpan = spanContext;
+      rememberRemoteParent(parentRunId, spanContext);
+    }
   }
 
-  const config: { callbacks: CallbackManager; tags?: string[]; metadata?: Record<string, string> } = {
-    callbacks: new CallbackManager(handlers, { parentRunId }),
-  };
+  const callbacks = new CallbackManager(handlers, { parentRunId });
+  // The caller's run is in another process: runs started with this manager are roots here (their own flush
+  // key; no tracer attaches them to a local run, whatever id the caller sent), under the caller's span.
+  if (parentRunId !== undefined) markRemote(callbacks, { runId: parentRunId, spanContext: remoteSpan });
+  const config: { callbacks: CallbackManager; tags?: string[]; metadata?: Record<string, string> } = { callbacks };
   const tagsValue = acceptTags ? baggage.get(TAGS_KEY) : undefined;
   if (tagsValue !== undefined) {
     const parsed = parseTags(tagsValue);
@@ -210,7 +216,10 @@ export function extractRunContext(carrier: RunContextCarrier, options: ExtractRu
   for (const [key, value] of baggage) {
     if (!key.startsWith(METADATA_PREFIX)) continue;
     const name = key.slice(METADATA_PREFIX.length);
-    if (name !== '' && (metadataKeys === undefined || metadataKeys.includes(name))) metadata[name] = value;
+    // defineProperty: a `__proto__` key is data from the header, never the object's prototype.
+    if (name !== '' && (metadataKeys === undefined || metadataKeys.includes(name))) {
+      Object.defineProperty(metadata, name, { value, enumerable: true, writable: true, configurable: true });
+    }
   }
   if (Object.keys(metadata).length > 0) config.metadata = metadata;
   return config;
@@ -265,6 +274,11 @@ function memberKey(member: string): string {
   return member.slice(0, member.indexOf('=')).trim();
 }
 
+// A UUID that can name a run: uuid's validate() also accepts the nil and max UUIDs, which name none.
+function isCallerRunId(value: string): boolean {
+  return isUuid(value) && !/^0{8}-0{4}-0{4}-0{4}-0{12}$/.test(value) && !/^f{8}-f{4}-f{4}-f{4}-f{12}$/i.test(value);
+}
+
 function isHeadersLike(carrier: RunContextCarrier): carrier is HeadersLike {
   return typeof (carrier as Partial<HeadersLike>).get === 'function' && typeof (carrier as Partial<HeadersLike>).set === 'function';
 }
@@ -276,7 +290,22 @@ function findKey(carrier: Record<string, unknown>, name: string): string | undef
 }
 
 function getHeader(carrier: RunContextCarrier, name: string): string | undefined {
-  if (isHeadersLike(carrier)) return carrier.get(name) ?? undefined;
+  try {
+    return readHeader(carrier, name);
+  } catch (error) {
+    // A carrier whose getter or `get()` throws is not a headers object this code can read.
+    throw new ConfigError('carrier', carrier, `Could not read the \`${name}\` header from the carrier: reading it threw ${describeValue(error)}. Pass \`req.headers\`, a fetch \`Headers\` or a plain object.`, {
+      code: 'INVALID_ARGUMENT',
+      cause: error,
+    });
+  }
+}
+
+function readHeader(carrier: RunContextCarrier, name: string): string | undefined {
+  if (isHeadersLike(carrier)) {
+    const value: unknown = carrier.get(name);
+    return typeof value === 'string' ? value : undefined;
+  }
   const key = findKey(carrier, name);
   const value: unknown = key === undefined ? undefined : carrier[key];
   if (typeof value === 'string') return value;
@@ -310,7 +339,9 @@ function assertOptions(options: unknown, where: string, known: readonly string[]
   if (options === null || typeof options !== 'object' || Array.isArray(options)) fail('options', options, 'an object');
   const unknown = Object.keys(options).find((key) => !known.includes(key));
   if (unknown !== undefined) {
-    throw new ConfigError(unknown, (options as Record<string, unknown>)[unknown], `Unknown option \`${unknown}\` in ${where}() options; expected only: ${known.join(', ')}.`, {
+    const near = nearestKey(unknown, known);
+    const hint = near === undefined ? '' : ` Did you mean \`${near}\`?`;
+    throw new ConfigError(unknown, (options as Record<string, unknown>)[unknown], `Unknown option \`${unknown}\` in ${where}() options.${hint} Expected only: ${known.join(', ')}.`, {
       code: 'INVALID_ARGUMENT',
     });
   }

@@ -1,6 +1,6 @@
-import type { Attributes, AttributeValue, Context, Exception, Span, SpanKind, Tracer } from '@opentelemetry/api';
+import type { Attributes, AttributeValue, Context, Exception, Span, SpanContext, SpanKind, Tracer } from '@opentelemetry/api';
 import { ConfigError, RunTracer, type LLMResult, type RunEndInfo, type RunStartInfo, type Serialized } from '../index';
-import { describeValue, isError, messageOf } from '../internal/for-integrations';
+import { describeValue, isError, messageOf, nearestKey, remoteParentOfRun } from '../internal/for-integrations';
 import { loadOpenTelemetry, openRunSpans, remoteParentOf, type OpenTelemetryApi } from './internal/api';
 
 /**
@@ -147,20 +147,22 @@ export class OpenTelemetryTracer extends RunTracer<unknown> {
     for (const [key, value] of Object.entries(metadata)) addAttribute(attributes, `callscope.metadata.${key}`, value);
     if (extra !== undefined) Object.assign(attributes, extra);
     const kind: SpanKind = type === 'llm' ? this.api.SpanKind.CLIENT : this.api.SpanKind.INTERNAL;
-    const span = this.tracer.startSpan(name, { kind, attributes }, this.parentContext(parentRunId));
+    const span = this.tracer.startSpan(name, { kind, attributes }, this.parentContext(runId, parentRunId, start.parentIsRemote));
     // With two tracers on one run, injectRunContext propagates the span of the first.
     if (!openRunSpans.has(runId)) openRunSpans.set(runId, span);
     this.runIds.set(span, runId);
     return span;
   }
 
-  private parentContext(parentRunId: string | undefined): Context {
+  private parentContext(runId: string, parentRunId: string | undefined, parentIsRemote: boolean): Context {
     const { context, trace } = this.api;
     const active = context.active();
     if (parentRunId === undefined) return active;
-    const parentSpan = (this.runInFlight(parentRunId) as Span | undefined) ?? openRunSpans.get(parentRunId);
+    // A run whose parent is in another process is never put under a local run's span, even one whose run id
+    // the caller sent back: its parent is the caller's span, which came with its own request.
+    const parentSpan = parentIsRemote ? undefined : ((this.runInFlight(parentRunId) as Span | undefined) ?? openRunSpans.get(parentRunId));
     if (parentSpan !== undefined) return trace.setSpan(active, parentSpan);
-    const remote = remoteParentOf(parentRunId);
+    const remote = parentIsRemote ? (remoteParentOfRun(runId)?.spanContext as SpanContext | undefined) : remoteParentOf(parentRunId);
     if (remote !== undefined) {
       // OpenTelemetry's HTTP instrumentation makes a server span from the same traceparent: when the span
       // active now belongs to the caller's trace, it is that span (or one below it), so stay under it.
@@ -206,7 +208,8 @@ function validate(options: unknown): asserts options is OpenTelemetryTracerOptio
   const { tracer, ...rest } = options as Record<string, unknown>;
   const unknown = Object.keys(rest)[0];
   if (unknown !== undefined) {
-    throw new ConfigError(unknown, rest[unknown], `Unknown option \`${unknown}\` in OpenTelemetryTracer options; expected only: tracer.`, {
+    const hint = nearestKey(unknown, ['tracer']) === undefined ? '' : ' Did you mean `tracer`?';
+    throw new ConfigError(unknown, rest[unknown], `Unknown option \`${unknown}\` in OpenTelemetryTracer options.${hint} Expected only: tracer.`, {
       code: 'INVALID_ARGUMENT',
     });
   }

@@ -53,8 +53,9 @@ const boundEmitters = new WeakSet<EventEmitter>();
 
 /**
  * Makes every listener added to `emitter` from now on run in the context active now, instead of in the
- * context of whoever calls `emit` (which may be no run at all). `removeListener`/`off` and `once` keep
- * working with the original functions.
+ * context of whoever calls `emit` (which may be no run at all). Each listener is still called with the
+ * `this` and arguments the emitter passes, so Node's own listeners (on an `IncomingMessage`, a socket)
+ * keep working. `removeListener`/`off` and `once` keep working with the original functions.
  *
  * @param emitter - the emitter to bind; it is changed in place (its listener methods are wrapped).
  * @returns the same emitter.
@@ -90,7 +91,11 @@ export function bindEmitter<TEmitter extends EventEmitter>(emitter: TEmitter): T
     const original = target[method] as (event: string | symbol, listener: Listener) => TEmitter;
     target[method] = function addBound(this: TEmitter, event: string | symbol, listener: Listener): TEmitter {
       if (adding || typeof listener !== 'function') return original.call(this, event, listener);
-      const wrapped = backend.bind(scope, listener);
+      // Keep the `this` the emitter calls the listener with: Node's own listeners rely on it (an
+      // IncomingMessage's clearIncoming reads the request from `this`), and so do `function` listeners.
+      const wrapped = function boundListener(this: unknown, ...args: unknown[]): unknown {
+        return backend.with(scope, Reflect.apply, listener, this, args);
+      };
       let byListener = wrappers.get(event);
       if (byListener === undefined) wrappers.set(event, (byListener = new Map<Listener, Listener[]>()));
       const list = byListener.get(listener) ?? [];

@@ -3,9 +3,12 @@ import { z } from 'zod';
 import { CallbackManager } from '../callbacks/callback-manager';
 import { type HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
 import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler';
+import { ConfigError, describeValue } from '../errors';
 import type { LongTimeout } from '../internal/timers';
-import { parseOrThrow } from '../internal/validation';
+import { nearestKey, parseOrThrow } from '../internal/validation';
 import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../callbacks/foreign-manager';
+import { rememberRemoteRun, type RemoteParent } from '../propagation/remote';
+import { onAbort } from './cancellation';
 
 /**
  * Handlers for a run: a list of handlers, or a {@link CallbackManager} (which also names a parent run), or
@@ -88,6 +91,17 @@ export class RunScope implements RunnableConfig {
   _nextRunTags: readonly string[] | undefined = undefined;
   /** @internal See {@link RunScope._nextRunTags}. */
   _source: RunScope | undefined = undefined;
+  /**
+   * @internal On a scope {@link mergeScope} built for a new run: set when the run's parent is in another
+   * process (a config from `extractRunContext`). The run becomes a root of its own here.
+   */
+  _remote: RemoteParent | undefined = undefined;
+  /**
+   * @internal What to release when the run ends: the subscriptions of a signal linked for it (see
+   * {@link linkSignals}), its entry among remote-parented runs. On a scope `mergeScope` built, handed over
+   * to the run by {@link childScope}.
+   */
+  _release: (() => void) | undefined = undefined;
 }
 
 /**
@@ -144,6 +158,8 @@ export interface NormalizedConfig {
   readonly maxConcurrency: number | undefined;
   readonly configurable: Readonly<Record<string, unknown>> | undefined;
   readonly timeout: number | undefined;
+  /** Set when `callbacks` came from `extractRunContext`: the parent run is in another process. */
+  readonly remote: RemoteParent | undefined;
 }
 
 const handlerSchema = z.custom<CallbackHandler>(
@@ -166,6 +182,35 @@ const configSchema = z.looseObject({
   timeout: z.number().positive().finite().optional(),
 });
 
+const KNOWN_KEYS: readonly string[] = [
+  'callbacks',
+  'tags',
+  'metadata',
+  'runName',
+  'runId',
+  'signal',
+  'maxConcurrency',
+  'configurable',
+  'timeout',
+];
+
+// Fields of the config LangChain.js (and LangGraph.js) passes to functions, which callscope accepts as its
+// own config and ignores: `recursionLimit` (LangChain's RunnableConfig), `store`, `writer`, `interrupt`,
+// `context`, `runtime`, `durability` (LangGraph's), and LangSmith's `ls_*` and LangGraph's `__*` internals.
+const LANGCHAIN_KEYS: ReadonlySet<string> = new Set(['recursionLimit', 'store', 'writer', 'interrupt', 'context', 'runtime', 'durability']);
+
+// The internal fields of a RunScope: a spread copy of the config a body received (`{ ...config, tags }`)
+// carries them along, and must keep working.
+let internalKeys: ReadonlySet<string> | undefined;
+function scopeKeys(): ReadonlySet<string> {
+  internalKeys ??= new Set(Object.keys(new RunScope(new CallbackManager(NO_HANDLERS), [], {}, undefined, undefined, undefined)));
+  return internalKeys;
+}
+
+function isLangChainKey(key: string): boolean {
+  return LANGCHAIN_KEYS.has(key) || key.startsWith('ls_') || key.startsWith('__');
+}
+
 const expectations = {
   callbacks: 'an array of handlers or a CallbackManager',
   tags: 'an array of strings',
@@ -185,13 +230,15 @@ const expectations = {
  * @throws {@link ConfigError} naming the first bad field and the value received.
  */
 export function normalizeConfig(config: unknown, where = 'RunnableConfig'): NormalizedConfig {
-  const parsed = quickParse(config) ?? parseOrThrow(configSchema, config, where, expectations);
+  const parsed = quickParse(config) ?? slowParse(config, where);
   const callbacks = parsed.callbacks;
   let handlers: HandlerSet | undefined;
   let parentRunId: string | undefined;
+  let remote: RemoteParent | undefined;
   if (callbacks instanceof CallbackManager) {
     handlers = callbacks.handlerSet;
     parentRunId = callbacks.parentRunId;
+    remote = callbacks._remote;
   } else if (isLangChainManager(callbacks)) {
     // The config LangChain.js passes to functions: report into its handlers, under its run.
     ({ handlers, parentRunId } = fromLangChainManager(callbacks));
@@ -202,14 +249,109 @@ export function normalizeConfig(config: unknown, where = 'RunnableConfig'): Norm
     handlers,
     parentRunId,
     tags: parsed.tags === undefined ? undefined : Object.freeze(dedupe(parsed.tags)),
-    metadata: parsed.metadata,
+    metadata: parsed.metadata === undefined ? undefined : snapshotField(parsed.metadata, 'metadata', where),
     runName: parsed.runName,
     runId: parsed.runId,
     signal: parsed.signal,
     maxConcurrency: parsed.maxConcurrency,
-    configurable: parsed.configurable,
+    configurable: parsed.configurable === undefined ? undefined : snapshotField(parsed.configurable, 'configurable', where),
     timeout: parsed.timeout,
+    remote,
   };
+}
+
+// Everything quickParse does not vouch for: unknown keys are refused (LangChain's own fields excepted), a
+// handler class given without `new` is named as such, and zod explains any other problem.
+function slowParse(config: unknown, where: string): ParsedConfig {
+  if (config !== null && typeof config === 'object' && !Array.isArray(config) && !(config instanceof RunScope)) {
+    let keys: string[];
+    try {
+      keys = Object.keys(config);
+    } catch (error) {
+      throw new ConfigError('(root)', config, `Could not read the keys of ${where}, got ${describeValue(config)}.`, { cause: error });
+    }
+    for (const key of keys) {
+      if (KNOWN_KEYS.includes(key) || isLangChainKey(key) || scopeKeys().has(key)) continue;
+      const near = nearestKey(key, KNOWN_KEYS);
+      const hint = near === undefined ? '' : ` Did you mean \`${near}\`?`;
+      throw new ConfigError(
+        key,
+        (config as Record<string, unknown>)[key],
+        `Unknown option \`${key}\` in ${where}.${hint} Expected only: ${KNOWN_KEYS.join(', ')}.`,
+      );
+    }
+    const callbacks = (config as { callbacks?: unknown }).callbacks;
+    if (Array.isArray(callbacks)) assertNoHandlerClass(callbacks, 'callbacks', where);
+  }
+  return parseOrThrow(configSchema, config, where, expectations);
+}
+
+/**
+ * @throws {@link ConfigError} when `handlers` holds a function (a handler class given without `new`, say),
+ *   showing what was received and asking whether `new` was forgotten.
+ */
+export function assertNoHandlerClass(handlers: readonly unknown[], field: string, where: string): void {
+  handlers.forEach((handler, index) => {
+    if (typeof handler !== 'function') return;
+    const source = Function.prototype.toString.call(handler);
+    const shown = `\`[${source.startsWith('class') ? 'class' : 'function'} ${handler.name || 'anonymous'}]\``;
+    throw new ConfigError(
+      `${field}[${index}]`,
+      handler,
+      `Expected \`${field}[${index}]\` in ${where} to be a handler object, got ${shown} (function): did you forget \`new\`? ` +
+        `Pass an instance, such as \`${field}: [new ${handler.name || 'MyHandler'}()]\`.`,
+    );
+  });
+}
+
+// Snapshots callscope made: frozen, holding only snapshots or values kept by reference. Passing one back in
+// (a body spreading the config it received) costs a lookup, not a copy.
+const snapshots = new WeakSet<object>();
+
+// Plain data deeper than this is kept by reference: a snapshot must stay cheap and never overflow the stack.
+const MAX_SNAPSHOT_DEPTH = 16;
+
+function snapshotField(value: Record<string, unknown>, field: string, where: string): Readonly<Record<string, unknown>> {
+  if (snapshots.has(value)) return value;
+  try {
+    return snapshotRecord(value, 0, new Map());
+  } catch (error) {
+    throw new ConfigError(field, value, `Could not copy \`${field}\` of ${where}: reading it threw ${describeValue(error)}.`, { cause: error });
+  }
+}
+
+/**
+ * A frozen copy of `value`'s own enumerable keys, plain objects and arrays inside copied the same way (down
+ * to {@link MAX_SNAPSHOT_DEPTH}); anything else (class instances, dates, maps, functions) is kept by
+ * reference. A `__proto__` own key stays data, never a prototype.
+ */
+function snapshotRecord(value: object, depth: number, copies: Map<object, object>): Readonly<Record<string, unknown>> {
+  const copy: Record<string, unknown> = {};
+  copies.set(value, copy);
+  for (const key of Object.keys(value)) {
+    const item = snapshotValue((value as Record<string, unknown>)[key], depth + 1, copies);
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else copy[key] = item;
+  }
+  snapshots.add(copy);
+  return Object.freeze(copy);
+}
+
+function snapshotValue(value: unknown, depth: number, copies: Map<object, object>): unknown {
+  if (value === null || typeof value !== 'object' || snapshots.has(value)) return value;
+  const seen = copies.get(value);
+  if (seen !== undefined) return seen;
+  if (depth > MAX_SNAPSHOT_DEPTH) return value;
+  if (Array.isArray(value)) {
+    const copy: unknown[] = [];
+    copies.set(value, copy);
+    for (const item of value as unknown[]) copy.push(snapshotValue(item, depth + 1, copies));
+    snapshots.add(copy);
+    return Object.freeze(copy);
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  return snapshotRecord(value, depth, copies);
 }
 
 type ParsedConfig = z.output<typeof configSchema>;
@@ -262,11 +404,13 @@ export function combineNormalized(under: NormalizedConfig, over: NormalizedConfi
     maxConcurrency: over.maxConcurrency ?? under.maxConcurrency,
     configurable: mergeRecords(under.configurable, over.configurable),
     timeout: over.timeout ?? under.timeout,
+    remote: over.parentRunId !== undefined ? over.remote : under.remote,
   };
 }
 
 const EMPTY_TAGS: readonly string[] = Object.freeze([]);
 const EMPTY_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
+snapshots.add(EMPTY_METADATA);
 
 /**
  * The parent side of a new run: the inherited scope with the runnable's bound config and the call's
@@ -277,10 +421,13 @@ export function mergeScope(
   base: RunScope | undefined,
   bound: NormalizedConfig | undefined,
   call: NormalizedConfig | undefined,
+  forRun = false,
 ): RunScope | undefined {
   if (bound === undefined && call === undefined) return base;
   let handlers = base === undefined ? NO_HANDLERS : inheritableHandlers(base);
   let parentRunId = base?.callbacks.parentRunId;
+  let remote: RemoteParent | undefined;
+  let release: (() => void) | undefined;
   let tags = base === undefined ? EMPTY_TAGS : inheritableTags(base);
   let metadata = base?.metadata ?? EMPTY_METADATA;
   let signal = base?.signal;
@@ -289,10 +436,19 @@ export function mergeScope(
   for (const layer of [bound, call]) {
     if (layer === undefined) continue;
     if (layer.handlers !== undefined) handlers = handlers.union(layer.handlers);
-    if (layer.parentRunId !== undefined) parentRunId = layer.parentRunId;
+    if (layer.parentRunId !== undefined) {
+      parentRunId = layer.parentRunId;
+      remote = layer.remote;
+    }
     if (layer.tags !== undefined) tags = unionTags(tags, layer.tags) ?? EMPTY_TAGS;
     if (layer.metadata !== undefined) metadata = mergeRecords(metadata, layer.metadata) ?? EMPTY_METADATA;
-    if (layer.signal !== undefined) signal = combineSignals(signal, layer.signal);
+    if (layer.signal !== undefined) {
+      if (forRun) {
+        const linked = linkSignals(signal, layer.signal);
+        signal = linked.signal;
+        release = chain(release, linked.release);
+      } else signal = combineSignals(signal, layer.signal);
+    }
     if (layer.configurable !== undefined) configurable = mergeRecords(configurable, layer.configurable);
     if (layer.maxConcurrency !== undefined) maxConcurrency = layer.maxConcurrency;
   }
@@ -305,9 +461,12 @@ export function mergeScope(
     maxConcurrency,
     undefined,
     undefined,
-    parentRunId === base?.callbacks.parentRunId ? base?._rootRunId : parentRunId,
+    // A parent in another process is no root here: childScope makes the run the root of its own tree.
+    remote !== undefined ? undefined : parentRunId === base?.callbacks.parentRunId ? base?._rootRunId : parentRunId,
   );
   if (base?._nextRunTags !== undefined && parentRunId === base.callbacks.parentRunId) merged._nextRunTags = base._nextRunTags;
+  merged._remote = remote;
+  merged._release = release;
   return merged;
 }
 
@@ -323,11 +482,12 @@ export function childScope(
   owner: RunScope | undefined,
   signal: AbortSignal | undefined,
   deadline: LongTimeout | undefined,
+  release?: () => void,
   ownHandlers?: readonly CallbackHandler[],
 ): RunScope {
   if (ownHandlers !== undefined) {
     // Handlers of this run only (listeners): its children inherit the handlers without them.
-    const scope = childScope(parent, runId, runName, owner, signal, deadline);
+    const scope = childScope(parent, runId, runName, owner, signal, deadline, release);
     const withOwn = new RunScope(
       new CallbackManager(scope.callbacks.handlerSet.union(ownHandlers), { parentRunId: runId }),
       scope.tags,
@@ -343,10 +503,11 @@ export function childScope(
     );
     withOwn._inheritTags = scope._inheritTags;
     withOwn._inheritHandlers = scope.callbacks.handlerSet;
+    withOwn._release = scope._release;
     return withOwn;
   }
   if (parent === undefined) {
-    return new RunScope(
+    const scope = new RunScope(
       new CallbackManager(NO_HANDLERS, { parentRunId: runId }),
       EMPTY_TAGS,
       EMPTY_METADATA,
@@ -359,10 +520,13 @@ export function childScope(
       owner,
       deadline,
     );
+    scope._release = release;
+    return scope;
   }
   const parentRunId = parent.callbacks.parentRunId;
   const inherited = inheritableTags(parent);
   const own = parent._nextRunTags;
+  const remote = parent._remote;
   const scope = new RunScope(
     new CallbackManager(inheritableHandlers(parent), { parentRunId: runId }),
     own === undefined ? inherited : (unionTags(inherited, own) ?? EMPTY_TAGS),
@@ -372,12 +536,30 @@ export function childScope(
     parent.maxConcurrency,
     parentRunId,
     runName,
-    parent._rootRunId ?? parentRunId ?? runId,
+    // A local root whose parent is in another process is a flush root of its own: two requests naming the
+    // same caller never share a key.
+    remote !== undefined ? runId : (parent._rootRunId ?? parentRunId ?? runId),
     owner,
     deadline,
   );
   if (own !== undefined) scope._inheritTags = inherited;
+  // A scope mergeScope built (it has no run name) serves this one run only: its releases are the run's now.
+  // A run's own scope passed on unchanged keeps its own.
+  const merged = parent._runName === undefined;
+  let onEnd = merged ? chain(parent._release, release) : release;
+  if (merged) parent._release = undefined;
+  if (remote !== undefined && parent.callbacks.handlerSet.handlers.length > 0) onEnd = chain(onEnd, rememberRemoteRun(runId, remote));
+  scope._release = onEnd;
   return scope;
+}
+
+function chain(a: (() => void) | undefined, b: (() => void) | undefined): (() => void) | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return () => {
+    a();
+    b();
+  };
 }
 
 function dedupe(tags: readonly string[]): string[] {
@@ -401,10 +583,35 @@ function mergeRecords(
 ): Readonly<Record<string, unknown>> | undefined {
   if (a === undefined || Object.keys(a).length === 0) return b ?? a;
   if (b === undefined || Object.keys(b).length === 0) return a;
-  return Object.freeze({ ...a, ...b });
+  // Spread copies a `__proto__` own key as data; both sides are snapshots already.
+  const merged = Object.freeze({ ...a, ...b });
+  snapshots.add(merged);
+  return merged;
 }
 
-// A child given its own signal must still stop when an inherited one aborts.
+/**
+ * One signal that aborts when `a` or `b` does, for a run: an internal controller subscribed to both through
+ * the one-listener-per-signal registry ({@link onAbort}), and the function that unsubscribes it, to call
+ * when the run ends. Unlike `AbortSignal.any`, which on Node 20 leaves an entry on a long-lived source signal
+ * for every signal combined from it (about 65 bytes per run), nothing stays behind on `a` or `b`.
+ */
+export function linkSignals(a: AbortSignal | undefined, b: AbortSignal): { signal: AbortSignal; release: (() => void) | undefined } {
+  if (a === undefined || a === b) return { signal: b, release: undefined };
+  if (a.aborted || b.aborted) return { signal: AbortSignal.abort(a.aborted ? a.reason : b.reason), release: undefined };
+  const controller = new AbortController();
+  const offA = onAbort(a, () => controller.abort(a.reason));
+  const offB = onAbort(b, () => controller.abort(b.reason));
+  return {
+    signal: controller.signal,
+    release: () => {
+      offA();
+      offB();
+    },
+  };
+}
+
+// A child given its own signal must still stop when an inherited one aborts. For signals combined once (a
+// runnable's bound config), not per run: see linkSignals.
 export function combineSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
   if (a === undefined || a === b) return b;
   if (b === undefined) return a;

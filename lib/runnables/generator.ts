@@ -43,7 +43,7 @@ export class RunnableGenerator<TInput, TOutput> extends Runnable<TInput, TOutput
         code: 'INVALID_ARGUMENT',
       });
     }
-    super(validName(options, fn.name || 'RunnableGenerator'));
+    super(validName(options, fn.name || 'RunnableGenerator', 'RunnableGenerator.from() options'));
     this.fn = fn;
   }
 

@@ -1,6 +1,9 @@
 import { ConfigError, describeValue } from '../errors';
+import { assertKnownKeys } from '../internal/validation';
 import type { RunnableConfig } from './config';
 import { Runnable } from './runnable';
+
+const RUN_CONFIG_KEYS: ReadonlySet<string> = new Set(['callbacks', 'tags', 'metadata', 'runName', 'signal', 'configurable', 'timeout', 'maxConcurrency']);
 
 /** Options of {@link RunnableLambda.from}. */
 export interface RunnableLambdaOptions {
@@ -36,7 +39,7 @@ export class RunnableLambda<TInput, TOutput> extends Runnable<TInput, TOutput> {
         code: 'INVALID_ARGUMENT',
       });
     }
-    super(validName(options, fn.name || 'RunnableLambda'));
+    super(validName(options, fn.name || 'RunnableLambda', 'RunnableLambda.from() options'));
     this.fn = fn;
   }
 
@@ -57,14 +60,32 @@ export class RunnableLambda<TInput, TOutput> extends Runnable<TInput, TOutput> {
   }
 }
 
-/** @throws {@link ConfigError} unless `options` is an object whose `name`, if set, is a non-empty string. */
-export function validName(options: unknown, fallback: string): string {
+/**
+ * The run name from the options of `RunnableLambda.from()`, `RunnableGenerator.from()` or
+ * `RunnableSequence.from()`, which take only `name`.
+ *
+ * @param what - how the options are called in messages, e.g. "RunnableLambda.from() options".
+ * @throws {@link ConfigError} unless `options` is an object with no key but `name`, which, if set, is a
+ *   non-empty string.
+ */
+export function validName(options: unknown, fallback: string, what: string): string {
   if (options === undefined) return fallback;
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError('options', options, `Expected options to be an object, got ${describeValue(options)}.`, {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError('options', options, `Expected ${what} to be an object, got ${describeValue(options)}.`, {
       code: 'INVALID_ARGUMENT',
     });
   }
+  const unknown = Object.keys(options).find((key) => key !== 'name');
+  if (unknown !== undefined && RUN_CONFIG_KEYS.has(unknown)) {
+    // A config field given where the runnable is made: say where it goes instead.
+    throw new ConfigError(
+      unknown,
+      (options as Record<string, unknown>)[unknown],
+      `Unknown option \`${unknown}\` in ${what}. Expected only: name. \`${unknown}\` belongs to a RunnableConfig: pass it to invoke(), or bind it with .withConfig({ ${unknown} }) (withCallbacks() for handlers).`,
+      { code: 'INVALID_ARGUMENT' },
+    );
+  }
+  assertKnownKeys(options, ['name'], what);
   const name: unknown = (options as { name?: unknown }).name;
   if (name === undefined) return fallback;
   if (typeof name !== 'string' || name.length === 0) {

@@ -1,6 +1,6 @@
 import { EVENT, emit } from '../callbacks/dispatch';
 import { ConfigError, describeValue } from '../errors';
-import { combineSignals, tagNextRun, type RunnableConfig, type RunScope } from './config';
+import { linkSignals, tagNextRun, type RunnableConfig, type RunScope } from './config';
 import { RunnableLambda } from './lambda';
 import { Runnable, type RunnableMapLike } from './runnable';
 
@@ -81,7 +81,10 @@ export class RunnableParallel<TInput, TOutput extends Record<string, unknown> = 
     const outputs = new Array<unknown>(count);
     // One step failing cancels the others: they get a signal of their own, aborted with its error.
     const controller = new AbortController();
-    const signal = combineSignals(scope.signal, controller.signal) as AbortSignal;
+    // Linked through the one-listener-per-signal registry and released when the parallel ends, so a
+    // long-lived parent signal keeps nothing of it (AbortSignal.any would retain the combined signal).
+    const linked = linkSignals(scope.signal, controller.signal);
+    const signal = linked.signal;
     let failure: { error: unknown } | undefined;
     const runStep = async (index: number): Promise<void> => {
       try {
@@ -94,18 +97,22 @@ export class RunnableParallel<TInput, TOutput extends Record<string, unknown> = 
       }
     };
     const limit = Math.min(scope.maxConcurrency ?? count, count);
-    if (limit >= count) {
-      const running = new Array<Promise<void>>(count);
-      for (let index = 0; index < count; index++) running[index] = runStep(index);
-      await Promise.all(running);
-    } else {
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        while (next < count && failure === undefined) await runStep(next++);
-      };
-      const workers: Promise<void>[] = [];
-      for (let index = 0; index < limit; index++) workers.push(worker());
-      await Promise.all(workers);
+    try {
+      if (limit >= count) {
+        const running = new Array<Promise<void>>(count);
+        for (let index = 0; index < count; index++) running[index] = runStep(index);
+        await Promise.all(running);
+      } else {
+        let next = 0;
+        const worker = async (): Promise<void> => {
+          while (next < count && failure === undefined) await runStep(next++);
+        };
+        const workers: Promise<void>[] = [];
+        for (let index = 0; index < limit; index++) workers.push(worker());
+        await Promise.all(workers);
+      }
+    } finally {
+      linked.release?.();
     }
     if (failure !== undefined) throw failure.error;
     const output: Record<string, unknown> = {};
@@ -150,7 +157,8 @@ async function* streamSteps<TInput>(
 ): AsyncGenerator<Record<string, unknown>, void, undefined> {
   const count = steps.length;
   const controller = new AbortController();
-  const signal = combineSignals(scope.signal, controller.signal) as AbortSignal;
+  const linked = linkSignals(scope.signal, controller.signal);
+  const signal = linked.signal;
   const iterators = new Array<AsyncIterator<unknown> | undefined>(count);
   const finished = new Array<boolean>(count).fill(false);
   const pending = new Map<number, Promise<Settled>>();
@@ -202,6 +210,7 @@ async function* streamSteps<TInput>(
       if (iterator !== undefined && finished[index] !== true) closing.push(closeQuietly(iterator));
     });
     await Promise.all(closing);
+    linked.release?.();
   }
   if (failure !== undefined) throw failure.error;
 }

@@ -10,7 +10,7 @@ import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
 import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks } from './lost-callbacks';
-import { childScope, combineSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
+import { childScope, linkSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
 
 /**
  * What the run machinery needs from a runnable: its body and how it reports its run to handlers. Chains,
@@ -58,7 +58,7 @@ export function openScope<TInput, TOutput>(
 ): RunScope {
   const call = config === undefined || config instanceof RunScope ? undefined : normalizeConfig(config);
   const bound = target.boundConfig;
-  const parent = mergeScope(inherited, bound, call);
+  const parent = mergeScope(inherited, bound, call, true);
   const runName = call?.runName ?? bound?.runName ?? target.name;
   const parentRunId = parent?.callbacks.parentRunId;
   if (parentRunId === undefined) {
@@ -75,9 +75,10 @@ export function openScope<TInput, TOutput>(
   const listeners = target._listeners;
   const own = listeners === undefined ? undefined : listeners.map((set) => listenerHandler(set, runId, parent?._rootRunId ?? parentRunId ?? runId));
   if (parentRunId === undefined && startedInBackgroundCall(inherited)) exemptRoot(runId);
-  if (timeout === undefined) return childScope(parent, runId, runName, owner, parent?.signal, undefined, own);
+  if (timeout === undefined) return childScope(parent, runId, runName, owner, parent?.signal, undefined, undefined, own);
   const deadline = startDeadline(runName, timeout);
-  return childScope(parent, runId, runName, owner, combineSignals(parent?.signal, deadline.signal), deadline.timer, own);
+  const linked = linkSignals(parent?.signal, deadline.signal);
+  return childScope(parent, runId, runName, owner, linked.signal, deadline.timer, linked.release, own);
 }
 
 function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {
@@ -112,6 +113,8 @@ function leave(scope: RunScope): void {
   scope._ended = true;
   if (scope._deadline !== undefined) clearLongTimeout(scope._deadline);
   if (scope._parentRunId === undefined) releaseRoot(scope.callbacks.parentRunId as string);
+  // Signal subscriptions made for the run, its entry among remote-parented runs.
+  if (scope._release !== undefined) scope._release();
   const owner = scope._owner;
   if (owner !== undefined && --owner._openChildren === 0 && owner._childrenSettled !== undefined) {
     const wake = owner._childrenSettled;

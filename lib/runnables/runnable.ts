@@ -359,7 +359,13 @@ function asOutputs(value: unknown): Record<string, unknown> {
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
+  if (value === null || typeof value !== 'object') return false;
+  try {
+    return !Array.isArray(value);
+  } catch {
+    // A revoked Proxy: formatting an event for handlers must never fail the run, so it is wrapped.
+    return false;
+  }
 }
 
 async function* invokeOnce<TInput, TOutput>(

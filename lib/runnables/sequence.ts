@@ -1,6 +1,6 @@
 import { ConfigError, describeValue } from '../errors';
 import type { RunnableConfig, RunScope } from './config';
-import { RunnableLambda } from './lambda';
+import { RunnableLambda, validName } from './lambda';
 import { registerSequenceFactory, Runnable, type RunnableLike, type StepMap } from './runnable';
 import { isPlainObject, toRunnable } from './parallel';
 import { once } from './run';
@@ -28,10 +28,11 @@ export class RunnableSequence<TInput, TOutput> extends Runnable<TInput, TOutput>
 
   /**
    * @param steps - runnables or functions; functions become {@link RunnableLambda}s.
-   * @throws {@link ConfigError} when `steps` is empty or holds something else.
+   * @throws {@link ConfigError} when `steps` is empty or holds something else, or `options` has a key other
+   *   than `name`.
    */
   constructor(steps: readonly (RunnableLike<unknown, unknown> | StepMap<unknown>)[], options: RunnableSequenceOptions = {}) {
-    super(options.name ?? 'RunnableSequence');
+    super(validName(options, 'RunnableSequence', 'RunnableSequence.from() options'));
     if (!Array.isArray(steps) || steps.length === 0) {
       throw new ConfigError('steps', steps, `Expected RunnableSequence.from() to receive a non-empty array of runnables or functions, got ${describeValue(steps)}.`, {
         code: 'INVALID_ARGUMENT',

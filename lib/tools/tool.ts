@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { EVENT, emit } from '../callbacks/dispatch';
 import { ConfigError, describeValue, ToolInputError, type ToolInputIssue } from '../errors';
+import { assertKnownKeys } from '../internal/validation';
 import type { RunnableConfig, RunScope } from '../runnables/config';
 import { Runnable } from '../runnables/runnable';
 
@@ -147,6 +148,7 @@ function validToolOptions<TSchema extends ToolSchema>(options: ToolOptions<TSche
       code: 'INVALID_ARGUMENT',
     });
   }
+  assertKnownKeys(options, ['name', 'description', 'schema'], 'tool options');
   const { name, description, schema } = options as { name: unknown; description: unknown; schema: unknown };
   if (typeof name !== 'string' || name.length === 0) {
     throw new ConfigError('name', name, `Expected tool \`name\` to be a non-empty string, got ${describeValue(name)}.`, {
@@ -166,12 +168,17 @@ function validToolOptions<TSchema extends ToolSchema>(options: ToolOptions<TSche
   return options;
 }
 
-// LangChain hands tool handlers the input as a string: strings as they are, anything else as JSON.
+// LangChain hands tool handlers the input as a string: strings as they are, anything else as JSON. Never
+// throws: formatting for handlers must not fail the run (a revoked Proxy, a throwing toJSON or toString).
 function stringifyInput(input: unknown): string {
   if (typeof input === 'string') return input;
   try {
     return JSON.stringify(input) ?? String(input);
-  } catch {
-    return String(input);
+  } catch (error) {
+    try {
+      return String(input);
+    } catch {
+      return `[unserializable input: ${error instanceof Error ? error.message : 'unknown error'}]`;
+    }
   }
 }

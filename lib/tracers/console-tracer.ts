@@ -1,6 +1,7 @@
 import picocolors from 'picocolors';
 import { ConfigError, describeValue } from '../errors';
-import { isError, toJsonValue } from './internal/to-json-value';
+import { assertKnownKeys } from '../internal/validation';
+import { isError, messageOf, toJsonValue } from './internal/to-json-value';
 import { RunCollector, type CollectedRun } from './run-collector';
 import type { RunEndInfo } from './run-tracer';
 
@@ -50,7 +51,7 @@ export class ConsoleTracer extends RunCollector {
 
   /**
    * @param options - see {@link ConsoleTracerOptions}.
-   * @throws {@link ConfigError} naming the first invalid option.
+   * @throws {@link ConfigError} naming the first invalid or unknown option (and, for a near miss, the option meant).
    */
   constructor(options: ConsoleTracerOptions = {}) {
     super();
@@ -95,14 +96,24 @@ export class ConsoleTracer extends RunCollector {
     const typeColor = run.type === 'llm' ? c.magenta : run.type === 'tool' ? c.yellow : c.cyan;
     const duration = run.endTime === undefined || !this.timings ? '' : ` ${c.dim(`${run.endTime - run.startTime} ms`)}`;
     const tokens = run.tokens.length === 0 ? '' : `  ${c.dim(`${run.tokens.length} token${run.tokens.length === 1 ? '' : 's'}`)}`;
-    const input = `  ${c.dim('in:')} ${this.preview(inputView(run))}`;
+    // Formatting never throws, whatever the values (a revoked Proxy, a Proxy whose ownKeys throws): one
+    // unreadable value must not cost the whole tree.
+    const input = `  ${c.dim('in:')} ${this.safely(() => this.preview(inputView(run)))}`;
     const outcome =
       run.endTime === undefined
         ? `  ${c.dim('(still running)')}`
         : run.error === undefined
-          ? `  ${c.dim('out:')} ${this.preview(outputView(run))}`
-          : `  ${c.red(`✗ ${this.errorText(run.error)}`)}`;
+          ? `  ${c.dim('out:')} ${this.safely(() => this.preview(outputView(run)))}`
+          : `  ${c.red(`✗ ${this.safely(() => this.errorText(run.error))}`)}`;
     return `${typeColor(run.type)} ${c.bold(run.name)}${duration}${tokens}${input}${outcome}`;
+  }
+
+  private safely(render: () => string): string {
+    try {
+      return render();
+    } catch (error) {
+      return this.cut(`[unreadable: ${messageOf(error)}]`);
+    }
   }
 
   private errorText(error: unknown): string {
@@ -130,6 +141,7 @@ function validate(options: unknown): asserts options is ConsoleTracerOptions {
     });
   };
   if (options === null || typeof options !== 'object') fail('options', options, 'an object');
+  assertKnownKeys(options as object, ['stream', 'colors', 'maxLength', 'timings'], 'ConsoleTracer options');
   const { stream, colors, maxLength, timings } = options as Record<string, unknown>;
   const writable = typeof stream === 'object' && stream !== null && typeof (stream as { write?: unknown }).write === 'function';
   if (stream !== undefined && !writable) fail('stream', stream, 'a writable stream');

@@ -8,8 +8,13 @@ import { RunTracer, type RunEndInfo, type RunStartInfo, type RunType } from './r
 export interface JsonlRunRecord {
   /** The run's id. */
   readonly id: string;
-  /** The id of the run it was started in; `null` for a root run. */
+  /** The id of the run it was started in; `null` for a root run (one whose parent is in another process too). */
   readonly parentRunId: string | null;
+  /**
+   * For a run started with a config from `extractRunContext`: the caller's run id, in another process. Kept
+   * out of `parentRunId` so that no reader joins the run to a line of this process with that id.
+   */
+  readonly remoteParentRunId?: string;
   /** The run's name. */
   readonly name: string;
   /** What kind of runnable ran. */
@@ -205,7 +210,8 @@ function toRecord(run: OpenRun, end: RunEndInfo): JsonlRunRecord {
   const llmOutput = end.llmResult?.llmOutput;
   return {
     id: start.runId,
-    parentRunId: start.parentRunId ?? null,
+    parentRunId: start.parentIsRemote ? null : (start.parentRunId ?? null),
+    ...(start.parentIsRemote && start.parentRunId !== undefined ? { remoteParentRunId: start.parentRunId } : {}),
     name: start.name,
     type: start.type,
     inputs: toJsonValue(start.inputs, LIMITS),

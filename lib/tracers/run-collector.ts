@@ -8,6 +8,11 @@ export interface CollectedRun {
   readonly id: string;
   /** The id of the run it was started in, if any. */
   readonly parentRunId: string | undefined;
+  /**
+   * Whether `parentRunId` is a run in another process (a run started with a config from
+   * `extractRunContext`): such a run is a root here, in `runs`, never a child of a local run.
+   */
+  readonly parentIsRemote: boolean;
   /** The run's name. */
   readonly name: string;
   /** What kind of runnable ran. */
@@ -68,6 +73,7 @@ export class RunCollector extends RunTracer<CollectedRun> {
     const run: CollectedRun = {
       id: start.runId,
       parentRunId: start.parentRunId,
+      parentIsRemote: start.parentIsRemote,
       name: start.name,
       type: start.type,
       inputs: start.inputs,
@@ -82,7 +88,8 @@ export class RunCollector extends RunTracer<CollectedRun> {
       children: [],
     };
     this.known.set(run.id, run);
-    const parent = run.parentRunId === undefined ? undefined : this.known.get(run.parentRunId);
+    // A remote parent is never a local run, whatever id the caller sent back.
+    const parent = run.parentRunId === undefined || run.parentIsRemote ? undefined : this.known.get(run.parentRunId);
     parent?.children.push(run);
     return run;
   }
@@ -93,7 +100,7 @@ export class RunCollector extends RunTracer<CollectedRun> {
     run.error = end.error;
     run.endTime = end.endTime;
     // A run whose parent this collector holds is already in that parent's children.
-    if (run.parentRunId === undefined || !this.known.has(run.parentRunId)) this.runs.push(run);
+    if (run.parentRunId === undefined || run.parentIsRemote || !this.known.has(run.parentRunId)) this.runs.push(run);
   }
 
   /** @internal */

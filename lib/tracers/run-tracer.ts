@@ -7,6 +7,7 @@ import {
   type Serialized,
 } from '../callbacks/handler';
 import type { ChatMessage } from '../models/messages';
+import { remoteParentOfRun } from '../propagation/remote';
 
 /** The kind of a traced run. */
 export type RunType = 'chain' | 'llm' | 'tool';
@@ -17,6 +18,12 @@ export interface RunStartInfo {
   readonly runId: string;
   /** The id of the run it was started in, if any. */
   readonly parentRunId: string | undefined;
+  /**
+   * Whether `parentRunId` names a run in another process (the run was started with a config from
+   * `extractRunContext`). Such a run is a root here: a tracer never attaches it to a local run, even one
+   * with that id.
+   */
+  readonly parentIsRemote: boolean;
   /** What kind of runnable ran. */
   readonly type: RunType;
   /** The run's name. */
@@ -200,6 +207,7 @@ export abstract class RunTracer<TRun> extends BaseCallbackHandler {
     const run = this.startRun({
       runId,
       parentRunId,
+      parentIsRemote: parentRunId !== undefined && remoteParentOfRun(runId)?.runId === parentRunId,
       type,
       name: nameOf(serialized, runName),
       serialized,

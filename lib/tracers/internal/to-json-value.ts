@@ -85,8 +85,9 @@ function convertObject(value: object, depth: number, ancestors: Set<object>, opt
     if (value instanceof Map) return convertList([...value.entries()], depth, ancestors, options);
     if (value instanceof Set) return convertList([...value.values()], depth, ancestors, options);
     const toJSON: unknown = (value as { toJSON?: unknown }).toJSON;
-    // Dates, URLs and user classes choose their own form; it is converted again, so it may be anything.
-    if (typeof toJSON === 'function') return convert(toJSON.call(value), depth, ancestors, options);
+    // Dates, URLs and user classes choose their own form; it is converted again, so it may be anything. It
+    // counts as a level: a toJSON returning a fresh object on every call stops at maxDepth.
+    if (typeof toJSON === 'function') return convert(toJSON.call(value), depth + 1, ancestors, options);
     return convertEntries(value, Object.keys(value), depth, ancestors, options, {});
   } finally {
     ancestors.delete(value);
@@ -128,14 +129,21 @@ function convertEntries(
     try {
       item = (value as Record<string, unknown>)[key];
     } catch (error) {
-      out[key] = `[Unserializable: ${messageOf(error)}]`;
+      setEntry(out, key, `[Unserializable: ${messageOf(error)}]`);
       continue;
     }
     // As JSON.stringify does: a property holding undefined is left out.
-    if (item !== undefined) out[key] = convert(item, depth + 1, ancestors, options);
+    if (item !== undefined) setEntry(out, key, convert(item, depth + 1, ancestors, options));
   }
   if (limit < keys.length) out[ELLIPSIS] = `${keys.length - limit} more`;
   return out;
+}
+
+// A `__proto__` key is data from the value, written as such: assigning it would set the prototype of the
+// output instead, and the key would vanish from the JSON.
+function setEntry(out: { [key: string]: JsonValue }, key: string, value: JsonValue): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
 }
 
 function cut(text: string, max: number | undefined): string {
