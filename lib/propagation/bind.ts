@@ -17,7 +17,9 @@ import { currentBackend } from '../settings';
  * ```
  */
 export function getCurrentConfig(): RunnableConfig | undefined {
-  return currentBackend<RunScope>().active();
+  const scope = currentBackend<RunScope>().active();
+  // Background handlers are called in a marker context that names no run (see run.ts): that is no run.
+  return scope?.callbacks.parentRunId === undefined ? undefined : scope;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import {
+  awaitAllCallbacks,
   bindEmitter,
   bindToCurrentContext,
   type CallbackManager,
@@ -21,6 +22,20 @@ const child = RunnableLambda.from((x: number) => x, { name: 'child' });
 describe('getCurrentConfig()', () => {
   it('is undefined outside any run', () => {
     expect(getCurrentConfig()).toBeUndefined();
+  });
+
+  it('is undefined inside a background handler, which runs outside any run', async () => {
+    let seen: RunnableConfig | undefined | 'not called' = 'not called';
+    const handler = {
+      name: 'background',
+      awaitHandlers: false,
+      handleChainEnd(): void {
+        seen = getCurrentConfig();
+      },
+    };
+    await child.invoke(1, { callbacks: [handler] });
+    await awaitAllCallbacks();
+    expect(seen).toBeUndefined();
   });
 
   it.each(['async-local-storage', 'cls-hooked'] as PropagationMode[])("returns the active run's config in '%s' mode", async (mode) => {
