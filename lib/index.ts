@@ -23,6 +23,7 @@ export type {
   CallbackHandlerMethods,
   CallbackHandlerOptions,
   CallbackManagerOptions,
+  ChainEndFields,
   ChainValues,
   ChatGeneration,
   HandlerMethodName,
