@@ -45,12 +45,19 @@ class PreferStreaming extends LCBaseCallbackHandler {
 
 /** The user stops the run while the model streams: a handler aborts it on the second token (both sides). */
 function abortOnSecondToken(controller: AbortController): LCBaseCallbackHandler {
-  let tokens = 0;
-  return LCBaseCallbackHandler.fromMethods({
-    handleLLMNewToken() {
-      if (++tokens === 2) controller.abort(new Error('stopped by the user'));
-    },
-  });
+  return new AbortOnSecondToken(controller);
+}
+
+class AbortOnSecondToken extends LCBaseCallbackHandler {
+  name = 'abort-on-second-token';
+  private tokens = 0;
+  constructor(private readonly controller: AbortController) {
+    // Awaited, so LangChain aborts at the same token whatever its background-callbacks default.
+    super({ _awaitHandler: true });
+  }
+  override handleLLMNewToken(): void {
+    if (++this.tokens === 2) this.controller.abort(new Error('stopped by the user'));
+  }
 }
 
 function failIfAsked(topic: string): void {
@@ -156,4 +163,42 @@ export async function runLangChain(scenario: Scenario, handler: unknown): Promis
       return out;
     }
   }
+}
+
+/** A run as the specs compare it, whichever side recorded it. */
+export interface ComparedRun {
+  name: string;
+  type: string;
+  inputs: unknown;
+  outputs: unknown;
+  failed: boolean;
+  tokens: number;
+  children: ComparedRun[];
+}
+
+/**
+ * What stays of a recorded value once what legitimately differs between the two sides is dropped: a
+ * serialized or live message becomes `'<Kind>: <text>'` (`AIMessageChunk` and `AIMessage` are one kind:
+ * LangChain's invoke answers with the chunk it streamed), run ids, message ids and empty provider details
+ * go.
+ */
+export function normalise(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(normalise);
+  if (value === null || typeof value !== 'object') return value;
+  const record = value as Record<string, unknown>;
+  if (record.lc === 1 && record.type === 'constructor' && Array.isArray(record.id)) {
+    const kind = String(record.id[record.id.length - 1]).replace(/Chunk$/, '');
+    const kwargs = (record.kwargs ?? {}) as Record<string, unknown>;
+    return `${kind}: ${String(kwargs.content)}`;
+  }
+  if (typeof (record as { _getType?: unknown })._getType === 'function') {
+    const kind = { human: 'HumanMessage', ai: 'AIMessage', system: 'SystemMessage', tool: 'ToolMessage' }[String((record as { _getType(): string })._getType())];
+    return `${kind}: ${String(record.content)}`;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(record)) {
+    if (key === 'generationInfo' || key === 'llmOutput' || key === 'id' || key === 'run_id') continue;
+    out[key] = normalise(inner);
+  }
+  return out;
 }
