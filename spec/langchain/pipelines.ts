@@ -111,20 +111,20 @@ export async function runCallscope(scenario: Scenario, handler: CallbackHandlerL
 /** A LangChain transform step, as callscope's RunnableGenerator: it maps each input chunk as it arrives. */
 class LCShout extends LCRunnable<LCAIMessageChunk, string> {
   lc_namespace = ['spec'];
-  static lc_name(): string {
+  static override lc_name(): string {
     return 'shout';
   }
   override getName(): string {
     return 'shout';
   }
-  async *map(chunks: AsyncGenerator<LCAIMessageChunk>): AsyncGenerator<string> {
+  async *shout(chunks: AsyncGenerator<LCAIMessageChunk>): AsyncGenerator<string> {
     for await (const chunk of chunks) yield (chunk.content as string).toUpperCase();
   }
   override async invoke(): Promise<string> {
     throw new Error('not used');
   }
   override transform(chunks: AsyncGenerator<LCAIMessageChunk>, options?: Partial<LCRunnableConfig>): AsyncGenerator<string> {
-    return this._transformStreamWithConfig(chunks, (input: AsyncGenerator<LCAIMessageChunk>) => this.map(input), options);
+    return this._transformStreamWithConfig(chunks, (input: AsyncGenerator<LCAIMessageChunk>) => this.shout(input), options);
   }
 }
 
