@@ -6,6 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { BaseCallbackHandler as LCBaseCallbackHandler } from '@langchain/core/callbacks/base';
+import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
 import { AIMessageChunk as LCAIMessageChunk, HumanMessage as LCHumanMessage } from '@langchain/core/messages';
 import { Runnable as LCRunnable, RunnableLambda as LCRunnableLambda, RunnableSequence as LCRunnableSequence, type RunnableConfig as LCRunnableConfig } from '@langchain/core/runnables';
 import { AsyncLocalStorageProviderSingleton } from '@langchain/core/singletons';
@@ -128,8 +129,19 @@ class LCShout extends LCRunnable<LCAIMessageChunk, string> {
   }
 }
 
-/** Runs `scenario` with @langchain/core's runnables and `handler`; resolves when the pipeline has settled. */
+/**
+ * Runs `scenario` with @langchain/core's runnables and `handler`; resolves when the pipeline has settled and
+ * LangChain's handler calls (backgrounded by default) have finished.
+ */
 export async function runLangChain(scenario: Scenario, handler: unknown): Promise<unknown> {
+  try {
+    return await runLangChainPipeline(scenario, handler);
+  } finally {
+    await awaitAllCallbacks();
+  }
+}
+
+async function runLangChainPipeline(scenario: Scenario, handler: unknown): Promise<unknown> {
   const model = new FakeStreamingChatModel({ sleep: 0, chunks: TOKENS.map((token) => new LCAIMessageChunk({ content: token })) });
   // Named as callscope names its fake model's runs.
   const namedModel = model.withConfig({ runName: 'FakeChatModel' });
