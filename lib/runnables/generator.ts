@@ -1,7 +1,5 @@
-import { createTracerRuns, EVENT, emit } from '../callbacks/dispatch';
-import type { ChainEndFields } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
-import { combineChunks } from './combine';
+import { DeferredInput, emitDeferredEnd, emitDeferredError, emitDeferredStart, transformOnFirstChunk } from './deferred-input';
 import type { RunnableConfig, RunScope } from './config';
 import { validName } from './lambda';
 import { Runnable } from './runnable';
@@ -79,49 +77,22 @@ export class RunnableGenerator<TInput, TOutput> extends Runnable<TInput, TOutput
 
   /** @internal The input streams in, so the start event cannot report it (LangChain reports it as ''). */
   override _transformRun(inputs: AsyncIterable<TInput>, scope: RunScope): AsyncGenerator<TOutput, void, undefined> {
-    return this.transformOnFirstChunk(inputs, scope);
-  }
-
-  // As LangChain's transform steps: the run starts when the first input chunk has arrived (so after the steps
-  // that feed it), reports `{ input: '' }` then, and its combined input at its end.
-  private async *transformOnFirstChunk(inputs: AsyncIterable<TInput>, scope: RunScope): AsyncGenerator<TOutput, void, undefined> {
-    const deferred = new DeferredInput<TInput>(inputs[Symbol.asyncIterator]());
-    await deferred.prefetch();
-    yield* streamRun(this, scope, scope, deferred as unknown as TInput, (runScope) => this.start(deferred, runScope));
+    return transformOnFirstChunk(this, inputs, scope, (deferred, runScope) => this.start(deferred, runScope));
   }
 
   /** @internal */
   override _emitStart(scope: RunScope, input: TInput | undefined): Promise<void> | undefined {
-    if (!(input instanceof DeferredInput)) return super._emitStart(scope, input);
-    deferredInputs.set(scope, input);
-    const listeners = scope.callbacks.handlerSet.listeners(EVENT.chainStart);
-    if (listeners.length === 0) return undefined;
-    const runId = scope.callbacks.parentRunId;
-    const args = [this.serialized, { input: '' }, runId, scope._parentRunId, scope.tags, scope.metadata, undefined, scope._runName, DEFERS_INPUTS];
-    const tracers = scope.callbacks.handlerSet.tracers(EVENT.chainStart);
-    if (tracers.length > 0) createTracerRuns(tracers, '_createRunForChainStart', args, runId);
-    return emit(listeners, 'handleChainStart', args, runId, scope._rootRunId);
+    return input instanceof DeferredInput ? emitDeferredStart(this, scope, input) : super._emitStart(scope, input);
   }
 
   /** @internal */
   override _emitEnd(scope: RunScope, output: TOutput | undefined): Promise<void> | undefined {
-    const deferred = deferredInputs.get(scope);
-    if (deferred === undefined) return super._emitEnd(scope, output);
-    const listeners = scope.callbacks.handlerSet.listeners(EVENT.chainEnd);
-    if (listeners.length === 0) return undefined;
-    const runId = scope.callbacks.parentRunId;
-    const outputs = isRecord(output) ? output : { output };
-    return emit(listeners, 'handleChainEnd', [outputs, runId, scope._parentRunId, scope.tags, deferred.fields()], runId, scope._rootRunId);
+    return emitDeferredEnd(scope, output) ?? super._emitEnd(scope, output);
   }
 
   /** @internal */
   override _emitError(scope: RunScope, error: unknown): Promise<void> | undefined {
-    const deferred = deferredInputs.get(scope);
-    if (deferred === undefined) return super._emitError(scope, error);
-    const listeners = scope.callbacks.handlerSet.listeners(EVENT.chainError);
-    if (listeners.length === 0) return undefined;
-    const runId = scope.callbacks.parentRunId;
-    return emit(listeners, 'handleChainError', [error, runId, scope._parentRunId, scope.tags, deferred.fields()], runId, scope._rootRunId);
+    return emitDeferredError(scope, error) ?? super._emitError(scope, error);
   }
 
   private start(inputs: AsyncIterable<TInput>, config: RunnableConfig): AsyncIterator<TOutput> {
@@ -138,63 +109,6 @@ export class RunnableGenerator<TInput, TOutput> extends Runnable<TInput, TOutput
       { code: 'INVALID_ARGUMENT' },
     );
   }
-}
-
-// LangChain marks a chain start whose inputs come at its end.
-const DEFERS_INPUTS = Object.freeze({ lc_defers_inputs: true });
-
-// The deferred input of each transform run, from its start event to its end event.
-const deferredInputs = new WeakMap<RunScope, DeferredInput<unknown>>();
-
-/**
- * The input stream of a transform run: its first chunk is read before the run starts, and every chunk read
- * is combined, so the run's end can report the whole input.
- */
-class DeferredInput<T> implements AsyncIterable<T> {
-  private first: Promise<IteratorResult<T>> | undefined;
-  private combined: T | undefined;
-  private received = false;
-
-  constructor(private readonly source: AsyncIterator<T>) {}
-
-  /** Waits for the first chunk (or the end, or the upstream's failure, which is thrown). */
-  async prefetch(): Promise<void> {
-    const first = this.source.next();
-    this.first = first;
-    this.track(await first);
-  }
-
-  /** The end event's fifth argument: `{ inputs }`, as LangChain's `_coerceToDict(input, 'input')`. */
-  fields(): ChainEndFields {
-    const input = this.combined;
-    return { inputs: isRecord(input) ? input : { input } };
-  }
-
-  private track(step: IteratorResult<T>): void {
-    if (step.done === true) return;
-    this.combined = this.received ? (combineChunks(this.combined, step.value) as T) : step.value;
-    this.received = true;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<T> {
-    return {
-      next: async () => {
-        const first = this.first;
-        if (first !== undefined) {
-          this.first = undefined;
-          return first;
-        }
-        const step = await this.source.next();
-        this.track(step);
-        return step;
-      },
-      return: async (value?: unknown) => (await this.source.return?.(value)) ?? { done: true, value: undefined },
-    };
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function toIterable<T>(iterator: AsyncIterator<T>): AsyncIterable<T> {
