@@ -27,10 +27,9 @@ export type TracerHook = '_createRunForChainStart' | '_createRunForToolStart' | 
  */
 export function createTracerRuns(tracers: readonly LangChainTracer[], hook: TracerHook, args: unknown[], runId: string | undefined): void {
   for (const tracer of tracers) {
-    const create = tracer[hook];
-    if (typeof create !== 'function') continue;
+    if (typeof tracer[hook] !== 'function') continue;
     try {
-      currentBackend().with(undefined, () => create.apply(tracer, args));
+      currentBackend().with(undefined, () => tracer[hook]?.(...args));
     } catch (error) {
       reportHandlerError(tracer, hookEvent(hook), runId, error);
     }

@@ -399,14 +399,14 @@ export function toMessage(value: unknown): BaseMessage | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   const candidate = value as Partial<ChatMessage> & Partial<LangChainMessageLike>;
   if (typeof candidate.role === 'string' && ROLES.has(candidate.role) && typeof candidate.content === 'string') {
-    return messageOf(candidate.role, candidate.content, candidate as LangChainMessageLike);
+    return messageOf(candidate.role, candidate.content, candidate);
   }
   if (typeof candidate._getType === 'function') {
     const type = candidate._getType();
     if (!ROLES.has(type)) return undefined;
     const content = typeof candidate.content === 'string' ? candidate.content : typeof candidate.text === 'string' ? candidate.text : undefined;
     if (content === undefined) return undefined;
-    return messageOf(type as MessageRole, content, candidate as LangChainMessageLike);
+    return messageOf(type as MessageRole, content, candidate);
   }
   return undefined;
 }
