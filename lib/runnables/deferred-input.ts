@@ -71,7 +71,32 @@ export async function* transformOnFirstChunk<TInput, TOutput>(
 ): AsyncGenerator<TOutput, void, undefined> {
   const deferred = new DeferredInput<TInput>(inputs[Symbol.asyncIterator]());
   await deferred.prefetch();
-  yield* streamRun(target, scope, scope, deferred as unknown as TInput, (runScope) => produce(deferred, runScope));
+  yield* streamRun(target, scope, scope, deferred as unknown as TInput, (runScope) => tapOutput(runScope, produce(deferred, runScope)));
+}
+
+/** LangChain's streamLog and streamEvents handlers, which read a transform step's output chunk by chunk. */
+interface OutputTap {
+  readonly name: string;
+  tapOutputIterable<T>(runId: string, output: AsyncIterable<T>): AsyncIterable<T>;
+}
+
+const TAPPING_HANDLERS: ReadonlySet<string> = new Set(['log_stream_tracer', 'event_stream_tracer']);
+
+// As LangChain's transform steps do, hands the step's output through the tap of a LogStreamCallbackHandler
+// (streamLog's `streamed_output` of each run) or of streamEvents' handler, when one listens.
+function tapOutput<T>(scope: RunScope, output: AsyncIterator<T>): AsyncIterator<T> {
+  const runId = scope.callbacks.parentRunId;
+  if (runId === undefined) return output;
+  let iterable: AsyncIterable<T> = { [Symbol.asyncIterator]: () => output };
+  let tapped = false;
+  for (const handler of scope.callbacks.handlerSet.handlers) {
+    const candidate = handler as Partial<OutputTap>;
+    if (typeof candidate.name === 'string' && TAPPING_HANDLERS.has(candidate.name) && typeof candidate.tapOutputIterable === 'function') {
+      iterable = (candidate as OutputTap).tapOutputIterable(runId, iterable);
+      tapped = true;
+    }
+  }
+  return tapped ? iterable[Symbol.asyncIterator]() : output;
 }
 
 /** The start event of a transform run: `{ input: '' }` and LangChain's `{ lc_defers_inputs: true }`. */
