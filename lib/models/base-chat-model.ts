@@ -36,8 +36,8 @@ const TOKEN_INDEX: NewTokenIndices = Object.freeze({ prompt: 0, completion: 0 })
  * their model and cost views.
  */
 export interface LangSmithParams {
-  /** The provider, such as `anthropic`. */
-  ls_provider: string;
+  /** The provider, such as `anthropic`, when known. */
+  ls_provider?: string;
   /** The model's name, when known. */
   ls_model_name?: string;
   /** Always `chat` for chat models. */
@@ -77,15 +77,16 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIChatMessa
 
   /**
    * The `ls_*` entries added to the metadata of this model's runs, as LangChain's `getLsParams`: by default
-   * the provider is the model's name without a leading `Chat`, and the model name, temperature and token
-   * limit come from {@link BaseChatModel.invocationParams} (`model`, `temperature`, `max_tokens`).
+   * the provider, model name, temperature and token limit come from {@link BaseChatModel.invocationParams}
+   * (`provider`, `model`, `temperature`, `max_tokens`). Unlike LangChain, no provider is guessed from the
+   * class name: override this method (or report `provider`) to name it.
    *
    * @returns the entries; those not known are left out.
    */
   getLsParams(): LangSmithParams {
     const params = this.invocationParams();
-    const provider = typeof params.provider === 'string' ? params.provider : this.name.startsWith('Chat') ? this.name.slice(4) : this.name;
-    const ls: LangSmithParams = { ls_provider: provider, ls_model_type: 'chat' };
+    const ls: LangSmithParams = { ls_model_type: 'chat' };
+    if (typeof params.provider === 'string') ls.ls_provider = params.provider;
     if (typeof params.model === 'string') ls.ls_model_name = params.model;
     if (typeof params.temperature === 'number') ls.ls_temperature = params.temperature;
     if (typeof params.max_tokens === 'number') ls.ls_max_tokens = params.max_tokens;
