@@ -25,6 +25,8 @@ export type {
   CallbackManagerOptions,
   ChainEndFields,
   ChainValues,
+  GenerationChunkLike,
+  HandlerMessage,
   ChatGeneration,
   HandlerMethodName,
   LLMResult,

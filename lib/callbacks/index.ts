@@ -7,6 +7,8 @@ export {
   type CallbackHandlerOptions,
   type ChainEndFields,
   type ChainValues,
+  type GenerationChunkLike,
+  type HandlerMessage,
   type ChatGeneration,
   type HandlerMethodName,
   type LLMResult,

@@ -87,12 +87,14 @@ export class RunnableGenerator<TInput, TOutput> extends Runnable<TInput, TOutput
 
   /** @internal */
   override _emitEnd(scope: RunScope, output: TOutput | undefined): Promise<void> | undefined {
-    return emitDeferredEnd(scope, output) ?? super._emitEnd(scope, output);
+    const deferred = emitDeferredEnd(scope, output);
+    return deferred === null ? super._emitEnd(scope, output) : deferred;
   }
 
   /** @internal */
   override _emitError(scope: RunScope, error: unknown): Promise<void> | undefined {
-    return emitDeferredError(scope, error) ?? super._emitError(scope, error);
+    const deferred = emitDeferredError(scope, error);
+    return deferred === null ? super._emitError(scope, error) : deferred;
   }
 
   private start(inputs: AsyncIterable<TInput>, config: RunnableConfig): AsyncIterator<TOutput> {

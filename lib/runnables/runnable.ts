@@ -184,7 +184,7 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
     this.serializedCache ??= Object.freeze({
       lc: 1 as const,
       type: 'not_implemented' as const,
-      id: Object.freeze(['callscope', this.kind, this.name]),
+      id: Object.freeze(['callscope', this.kind, this.name]) as string[],
     });
     return this.serializedCache;
   }

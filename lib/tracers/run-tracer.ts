@@ -4,10 +4,10 @@ import {
   type ChainEndFields,
   type ChainValues,
   type ChatGeneration,
+  type HandlerMessage,
   type LLMResult,
   type Serialized,
 } from '../callbacks/handler';
-import type { ChatMessage } from '../models/messages';
 
 /** The kind of a traced run. */
 export type RunType = 'chain' | 'llm' | 'tool';
@@ -119,7 +119,7 @@ export abstract class RunTracer<TRun> extends BaseCallbackHandler {
 
   override handleChatModelStart(
     serialized: Serialized,
-    messages: ChatMessage[][],
+    messages: HandlerMessage[][],
     runId: string,
     parentRunId?: string,
     extraParams?: Record<string, unknown>,
