@@ -89,10 +89,12 @@ function optionalField(proto: object, key: string, fallback: (self: BaseMessage)
  * build one, or pass plain `{ role, content }` objects.
  */
 export abstract class BaseMessage implements ChatMessage {
+  // `declare` (no class field initialisers): a message is built on every streamed token, and a field
+  // declaration would define each property once more before the constructor assigns it.
   /** Who wrote it, as callscope names it (`human`, `ai`, `system`, `tool`, or an alias). */
-  readonly role: MessageRole;
+  declare readonly role: MessageRole;
   /** Its text. */
-  content: string;
+  declare content: string;
   /** @internal Set when the message is created with one; see {@link MessageFields}. */
   declare id: string | undefined;
   /** The name of its author, when given. */
@@ -110,7 +112,7 @@ export abstract class BaseMessage implements ChatMessage {
    * @param fields - optional id, name, additional_kwargs, response_metadata.
    */
   constructor(role: MessageRole, content: string, fields?: MessageFields) {
-    this.role = role;
+    (this as { role: MessageRole }).role = role;
     this.content = content;
     if (fields !== undefined) this.assign(fields);
   }
@@ -363,16 +365,16 @@ function usageFrom(metadata: Record<string, unknown> | undefined): UsageMetadata
  */
 export class ChatGenerationChunk {
   /** The token's text. */
-  readonly text: string;
+  declare readonly text: string;
   /** The token as an AI message chunk. */
-  readonly message: AIChatMessageChunk;
+  declare readonly message: AIChatMessageChunk;
   /** Provider details that came with this piece. */
   declare readonly generationInfo: Record<string, unknown> | undefined;
 
   /** @param text - the token. @param message - the token as a message chunk. */
   constructor(text: string, message: AIChatMessageChunk) {
-    this.text = text;
-    this.message = message;
+    (this as { text: string }).text = text;
+    (this as { message: AIChatMessageChunk }).message = message;
   }
 
   /** Joins this piece and the next. @returns a new generation chunk. */
