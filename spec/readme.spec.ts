@@ -49,7 +49,7 @@ describe('FakeChatModel', () => {
     const model = new FakeChatModel({ responses: ['ok'] });
     await expect(model.invoke([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }])).resolves.toEqual({ role: 'ai', content: 'ok' });
     await expect(model.invoke([{ role: 'robot', content: 'x' }] as unknown as ChatModelInput)).rejects.toThrow(
-      "Expected `input[0]` to be a message { role: 'system' | 'human' | 'ai' | 'tool' | 'user' | 'assistant', content: string }, got",
+      "Expected `input[0]` to be a message { role: 'system' | 'human' | 'ai' | 'tool' | 'user' | 'assistant', content: string }",
     );
   });
 });

@@ -1,6 +1,6 @@
 import { ConfigError, describeValue } from '../errors';
 import { assertKnownKeys } from '../internal/validation';
-import type { AIMessage, ChatMessage } from '../models/messages';
+import type { AIMessage } from '../models/messages';
 
 /**
  * How a runnable describes itself to handlers, in LangChain's shape: `id` ends with the runnable's name,
@@ -9,11 +9,20 @@ import type { AIMessage, ChatMessage } from '../models/messages';
 export interface Serialized {
   readonly lc: 1;
   readonly type: 'not_implemented';
-  readonly id: readonly string[];
+  // A mutable array type (the value is frozen) so the type also fits LangChain's `SerializedNotImplemented`.
+  readonly id: string[];
 }
 
 /** Inputs and outputs of chain runs, as LangChain passes them: always an object. */
 export type ChainValues = Record<string, unknown>;
+
+/**
+ * What a chain's end or error event may carry as its fifth argument, as in LangChain: the run's real inputs,
+ * for a streamed transform step that started before its input was known.
+ */
+export interface ChainEndFields {
+  readonly inputs?: ChainValues;
+}
 
 /** Position of a streamed token, in LangChain's shape. */
 export interface NewTokenIndices {
@@ -21,11 +30,34 @@ export interface NewTokenIndices {
   readonly completion: number;
 }
 
+/**
+ * A message as handlers receive it: what callscope's message classes and LangChain.js's messages both offer.
+ * Declared this loosely so a handler typed for either library type-checks with the other.
+ */
+export interface HandlerMessage {
+  /** The text (a list of content blocks in some LangChain messages). */
+  readonly content: string | readonly unknown[];
+  /** `human`, `ai`, `system`, `tool`... */
+  getType(): string;
+  /** The same, LangChain's older name. */
+  _getType(): string;
+  /** The text content. */
+  readonly text: string;
+  /** The message id, when known. */
+  readonly id?: string;
+  /** The author's name, when given. */
+  readonly name?: string;
+  /** Provider fields that are not part of the content. */
+  readonly additional_kwargs?: Record<string, unknown>;
+  /** Provider details about the response. */
+  readonly response_metadata?: Record<string, unknown>;
+}
+
 /** One generated completion of a chat model. */
 export interface ChatGeneration {
   /** The generated text. */
   readonly text: string;
-  /** The same text as an AI message. */
+  /** The same text as an AI message (callscope's `AIChatMessage`, with LangChain's message surface). */
   readonly message: AIMessage;
   /** Provider details, such as the stop reason. */
   readonly generationInfo?: Record<string, unknown>;
@@ -39,10 +71,20 @@ export interface LLMResult {
   readonly llmOutput?: Record<string, unknown>;
 }
 
+/** The `chunk` of a token event: the token as a generation chunk holding a message chunk, as LangChain's. */
+export interface GenerationChunkLike {
+  /** The token. */
+  readonly text: string;
+  /** The token as an AI message chunk (absent in LangChain's text-model chunks). */
+  readonly message?: HandlerMessage;
+  /** Provider details that came with the token. */
+  readonly generationInfo?: Record<string, unknown>;
+}
+
 /** Extra data handed with each streamed token. */
 export interface NewTokenFields {
   /** The token as a generation chunk, so handlers can accumulate messages. */
-  readonly chunk?: ChatGeneration;
+  readonly chunk?: GenerationChunkLike;
 }
 
 /**
@@ -62,15 +104,16 @@ export interface CallbackHandlerMethods {
     metadata?: Record<string, unknown>,
     runType?: string,
     runName?: string,
+    extra?: Record<string, unknown>,
   ): unknown;
-  /** A chain run finished. */
-  handleChainEnd?(outputs: ChainValues, runId: string, parentRunId?: string, tags?: string[]): unknown;
+  /** A chain run finished; `kwargs.inputs` holds its real inputs when they were deferred (see {@link ChainEndFields}). */
+  handleChainEnd?(outputs: ChainValues, runId: string, parentRunId?: string, tags?: string[], kwargs?: ChainEndFields): unknown;
   /** A chain run failed. */
-  handleChainError?(error: unknown, runId: string, parentRunId?: string, tags?: string[]): unknown;
-  /** A chat model run started. */
+  handleChainError?(error: unknown, runId: string, parentRunId?: string, tags?: string[], kwargs?: ChainEndFields): unknown;
+  /** A chat model run started; the messages are callscope's message classes (`{ role, content }` and LangChain's surface). */
   handleChatModelStart?(
     serialized: Serialized,
-    messages: ChatMessage[][],
+    messages: HandlerMessage[][],
     runId: string,
     parentRunId?: string,
     extraParams?: Record<string, unknown>,

@@ -10,6 +10,7 @@ export { BRIDGED_HANDLERS } from '../callbacks/foreign-manager';
 export type { HandlerMethodName } from '../callbacks/handler';
 export { describeValue } from '../errors';
 export { requireOptional } from './optional-require';
+export { flushEnvironmentTracer } from './env-tracing';
 export { assertKnownKeys, nearestKey, parseOrThrow } from './validation';
 export { markRemote, remoteParentOfRun, type RemoteParent } from '../propagation/remote';
 export { abortErrorFor, raceAbort } from '../runnables/cancellation';

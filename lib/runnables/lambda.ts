@@ -1,6 +1,8 @@
 import { ConfigError, describeValue } from '../errors';
 import { assertKnownKeys } from '../internal/validation';
-import type { RunnableConfig } from './config';
+import type { RunnableConfig, RunScope } from './config';
+import { emitDeferredEnd, isDeferredInput, emitDeferredError, emitDeferredStart, transformOnFirstChunk } from './deferred-input';
+import { combineStream } from './run';
 import { Runnable } from './runnable';
 
 const RUN_CONFIG_KEYS: ReadonlySet<string> = new Set(['callbacks', 'tags', 'metadata', 'runName', 'signal', 'configurable', 'timeout', 'maxConcurrency']);
@@ -57,6 +59,32 @@ export class RunnableLambda<TInput, TOutput> extends Runnable<TInput, TOutput> {
   /** @internal */
   override _invoke(input: TInput, config: RunnableConfig): Promise<TOutput> | TOutput {
     return this.fn(input, config);
+  }
+
+  /** @internal In a streamed sequence a lambda starts on its first input chunk, as LangChain's does. */
+  override _transformRun(inputs: AsyncIterable<TInput>, scope: RunScope): AsyncGenerator<TOutput, void, undefined> {
+    return transformOnFirstChunk(this, inputs, scope, (deferred, runScope) => this.callOnWholeInput(deferred, runScope));
+  }
+
+  private async *callOnWholeInput(inputs: AsyncIterable<TInput>, config: RunScope): AsyncGenerator<TOutput, void, undefined> {
+    yield await this._invoke(await combineStream(inputs), config);
+  }
+
+  /** @internal */
+  override _emitStart(scope: RunScope, input: TInput | undefined): Promise<void> | undefined {
+    return isDeferredInput<TInput>(input) ? emitDeferredStart(this, scope, input) : super._emitStart(scope, input);
+  }
+
+  /** @internal */
+  override _emitEnd(scope: RunScope, output: TOutput | undefined): Promise<void> | undefined {
+    const deferred = emitDeferredEnd(scope, output);
+    return deferred === null ? super._emitEnd(scope, output) : deferred;
+  }
+
+  /** @internal */
+  override _emitError(scope: RunScope, error: unknown): Promise<void> | undefined {
+    const deferred = emitDeferredError(scope, error);
+    return deferred === null ? super._emitError(scope, error) : deferred;
   }
 }
 

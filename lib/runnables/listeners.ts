@@ -1,6 +1,4 @@
-import { BaseCallbackHandler, type CallbackHandler } from '../callbacks/handler';
-import type { ChainValues, Serialized } from '../callbacks/handler';
-import type { ChatMessage } from '../models/messages';
+import { BaseCallbackHandler, type CallbackHandler, type ChainValues, type HandlerMessage, type Serialized } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
 
 /** The kind of a run, as LangChain's `Run.run_type` names it. */
@@ -199,7 +197,7 @@ class ListenerHandler extends BaseCallbackHandler {
 
   override handleChatModelStart(
     serialized: Serialized,
-    messages: ChatMessage[][],
+    messages: HandlerMessage[][],
     runId: string,
     parentRunId?: string,
     _extraParams?: Record<string, unknown>,

@@ -1,6 +1,7 @@
 import { exemptRoot, releaseRoot, setBackgroundCallContext, startedInBackgroundCall } from '../callbacks/delivery';
-import { EVENT, NO_HANDLERS } from '../callbacks/dispatch';
+import { EVENT, HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
 import { CallbackManager } from '../callbacks/callback-manager';
+import { environmentTracer } from '../internal/env-tracing';
 import type { CallbackHandler } from '../callbacks/handler';
 import { AbortError } from '../errors';
 import { abortErrorFor, onAbort, raceAbort, startDeadline } from './cancellation';
@@ -58,13 +59,16 @@ export function openScope<TInput, TOutput>(
 ): RunScope {
   const call = config === undefined || config instanceof RunScope ? undefined : normalizeConfig(config);
   const bound = target.boundConfig;
-  const parent = mergeScope(inherited, bound, call, true);
+  let parent = mergeScope(inherited, bound, call, true);
   const runName = call?.runName ?? bound?.runName ?? target.name;
   const parentRunId = parent?.callbacks.parentRunId;
   if (parentRunId === undefined) {
     // About to start a root run: in 'explicit' mode with diagnostics, was a run with handlers left behind?
     const left = currentBackend<RunScope>().observed();
     if (left !== undefined) reportLostCallbacks(runName, left);
+    // LANGSMITH_TRACING=true: root runs (and so their trees) also go to LangSmith, as LangChain's do.
+    const tracer = environmentTracer();
+    if (tracer !== undefined) parent = withHandler(parent, tracer);
   }
   // The run counts as an open child of the run whose scope it inherits, when that is its parent.
   // A scope a composition derived for one child (tagNextRun) stands for the run it was derived from.
@@ -79,6 +83,24 @@ export function openScope<TInput, TOutput>(
   const deadline = startDeadline(runName, timeout);
   const linked = linkSignals(parent?.signal, deadline.signal);
   return childScope(parent, runId, runName, owner, linked.signal, deadline.timer, linked.release, own);
+}
+
+function withHandler(scope: RunScope | undefined, handler: CallbackHandler): RunScope | undefined {
+  const handlers = HandlerSet.of([handler]);
+  const layer: NormalizedConfig = {
+    handlers,
+    parentRunId: undefined,
+    tags: undefined,
+    metadata: undefined,
+    runName: undefined,
+    runId: undefined,
+    signal: undefined,
+    maxConcurrency: undefined,
+    configurable: undefined,
+    timeout: undefined,
+    remote: undefined,
+  };
+  return mergeScope(scope, layer, undefined);
 }
 
 function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {

@@ -1,12 +1,13 @@
 import {
   BaseCallbackHandler,
   type CallbackHandlerOptions,
+  type ChainEndFields,
   type ChainValues,
   type ChatGeneration,
+  type HandlerMessage,
   type LLMResult,
   type Serialized,
 } from '../callbacks/handler';
-import type { ChatMessage } from '../models/messages';
 import { remoteParentOfRun } from '../propagation/remote';
 
 /** The kind of a traced run. */
@@ -56,6 +57,12 @@ export interface RunEndInfo {
   readonly llmResult: LLMResult | undefined;
   /** When the end or error event arrived (ms since the epoch). */
   readonly endTime: number;
+  /**
+   * The run's real inputs when they were known only at its end: a streamed transform step (a
+   * `RunnableGenerator` in a streamed sequence) starts on its first input chunk with `{ input: '' }`, as in
+   * LangChain, and reports its combined input here.
+   */
+  readonly inputs?: unknown;
 }
 
 /**
@@ -119,7 +126,7 @@ export abstract class RunTracer<TRun> extends BaseCallbackHandler {
 
   override handleChatModelStart(
     serialized: Serialized,
-    messages: ChatMessage[][],
+    messages: HandlerMessage[][],
     runId: string,
     parentRunId?: string,
     extraParams?: Record<string, unknown>,
@@ -157,8 +164,8 @@ export abstract class RunTracer<TRun> extends BaseCallbackHandler {
     this.recordStart('tool', serialized, input, runId, parentRunId, tags, metadata, runName, undefined, undefined);
   }
 
-  override handleChainEnd(outputs: ChainValues, runId: string): void {
-    this.recordEnd(runId, false, outputs, undefined, undefined);
+  override handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, _tags?: string[], kwargs?: ChainEndFields): void {
+    this.recordEnd(runId, false, outputs, undefined, undefined, kwargs?.inputs);
   }
 
   override handleToolEnd(output: unknown, runId: string): void {
@@ -170,8 +177,8 @@ export abstract class RunTracer<TRun> extends BaseCallbackHandler {
     this.recordEnd(runId, false, generation?.message ?? output, undefined, output);
   }
 
-  override handleChainError(error: unknown, runId: string): void {
-    this.recordEnd(runId, true, undefined, error, undefined);
+  override handleChainError(error: unknown, runId: string, _parentRunId?: string, _tags?: string[], kwargs?: ChainEndFields): void {
+    this.recordEnd(runId, true, undefined, error, undefined, kwargs?.inputs);
   }
 
   override handleToolError(error: unknown, runId: string): void {
@@ -221,11 +228,12 @@ export abstract class RunTracer<TRun> extends BaseCallbackHandler {
     this.inFlight.set(runId, run);
   }
 
-  private recordEnd(runId: string, failed: boolean, outputs: unknown, error: unknown, llmResult: LLMResult | undefined): void {
+  private recordEnd(runId: string, failed: boolean, outputs: unknown, error: unknown, llmResult: LLMResult | undefined, inputs?: unknown): void {
     const run = this.inFlight.get(runId);
     if (run === undefined) return;
     this.inFlight.delete(runId);
-    this.endRun(run, { failed, outputs, error, llmResult, endTime: Date.now() });
+    const end: RunEndInfo = { failed, outputs, error, llmResult, endTime: Date.now() };
+    this.endRun(run, inputs === undefined ? end : { ...end, inputs });
   }
 }
 

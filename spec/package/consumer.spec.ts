@@ -214,6 +214,30 @@ const TSCONFIG = {
   files: ['types-esm.ts', 'types-cjs.cts'],
 };
 
+// The README's LangChain snippets, in a project with @langchain/core installed. The README's chat model is
+// `ChatAnthropic` from @langchain/anthropic; LangChain's own FakeListChatModel (the same BaseChatModel type)
+// stands in for it, so the project needs no other package.
+const LANGCHAIN_SNIPPETS = `
+import { FakeListChatModel as ChatAnthropic } from '@langchain/core/utils/testing';
+import { RunnableLambda as LCRunnableLambda, RunnableSequence as LCRunnableSequence, type Runnable as LCRunnable } from '@langchain/core/runnables';
+import { ConsoleTracer, RunCollector, RunnableLambda } from 'callscope';
+import { fromLangChain, toLangChain } from 'callscope/langchain';
+
+const model = fromLangChain(new ChatAnthropic({ responses: ['Rayleigh scattering'] }));
+const answer = RunnableLambda.from(async (question: string) => (await model.invoke(question)).content, { name: 'answer' });
+await answer.invoke('Why is the sky blue?', { callbacks: [new ConsoleTracer()] });
+
+const summarize = RunnableLambda.from(async (text: string) => text.slice(0, 20), { name: 'summarize' });
+const lcStep = LCRunnableLambda.from(async (input: string, config) => summarize.invoke(input, config));
+// callscope's handlers go into a LangChain call's callbacks without a cast.
+await lcStep.invoke('a long text', { callbacks: [new RunCollector(), new ConsoleTracer()] });
+
+// toLangChain() is typed as LangChain's Runnable.
+const piped: LCRunnable<string, string> = toLangChain(summarize);
+const chain = LCRunnableSequence.from([piped, LCRunnableLambda.from((text: string) => text + '!')]);
+export const out: Promise<string> = chain.invoke('x');
+`;
+
 interface ScenarioResult {
   entry: string;
   afterImport: { clsLoaded: boolean; hooks: number };
@@ -399,5 +423,33 @@ console.log(JSON.stringify({
   it('type-checks code using the public types under strict, noUncheckedIndexedAccess and module nodenext', () => {
     const tsc = join(project, 'node_modules', 'typescript', 'bin', 'tsc');
     expect(() => run(process.execPath, [tsc, '-p', 'tsconfig.json'], project)).not.toThrow();
+  });
+
+  it("type-checks the README's LangChain snippets in a project that has @langchain/core installed", () => {
+    const withLangChain = join(work, 'project-langchain');
+    mkdirSync(withLangChain);
+    writeFileSync(join(withLangChain, 'package.json'), JSON.stringify({ name: 'consumer-langchain', private: true, type: 'module' }, null, 2));
+    run(
+      npm,
+      [
+        'install',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        '--no-package-lock',
+        tarball,
+        `@langchain/core@${versionIn('@langchain/core')}`,
+        `typescript@${versionIn('typescript')}`,
+        `@types/node@${versionIn('@types/node')}`,
+      ],
+      withLangChain,
+    );
+    writeFileSync(join(withLangChain, 'langchain.ts'), LANGCHAIN_SNIPPETS);
+    writeFileSync(
+      join(withLangChain, 'tsconfig.json'),
+      JSON.stringify({ ...TSCONFIG, compilerOptions: { ...TSCONFIG.compilerOptions, skipLibCheck: true }, files: ['langchain.ts'] }, null, 2),
+    );
+    const tsc = join(withLangChain, 'node_modules', 'typescript', 'bin', 'tsc');
+    expect(() => run(process.execPath, [tsc, '-p', 'tsconfig.json'], withLangChain)).not.toThrow();
   });
 });
