@@ -29,6 +29,7 @@ export type {
   LLMResult,
   NewTokenFields,
   NewTokenIndices,
+  RetrievedDocument,
   Serialized,
 } from './callbacks';
 
@@ -45,6 +46,10 @@ export type {
   RunnableLike,
   RunnableSequenceOptions,
 } from './runnables';
+
+// Tracing plain functions
+export { traceable } from './traceable';
+export type { TraceableFunction, TraceableOptions, TraceableOutput, TraceableRunType, TraceableTarget } from './traceable';
 
 // Tools
 export { StructuredTool, tool } from './tools';
