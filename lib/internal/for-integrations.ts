@@ -15,3 +15,17 @@ export { abortErrorFor, raceAbort } from '../runnables/cancellation';
 export { mergeScope, normalizeConfig, RunScope } from '../runnables/config';
 export { inheritedScope } from '../runnables/run';
 export { isError, messageOf } from '../tracers/internal/to-json-value';
+export {
+  followApiPromise,
+  followHelperStream,
+  followSdkStream,
+  isApiPromise,
+  isSdkStream,
+  ModelCall,
+  contentText,
+  proxyResource,
+  type ApiPromiseLike,
+  type ModelCallStart,
+  type SdkStreamLike,
+  type StreamAccumulator,
+} from '../traceable/model-call';
