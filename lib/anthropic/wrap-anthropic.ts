@@ -5,15 +5,14 @@ import { ConfigError, type AIMessageChunk, type ChatMessage } from '../index';
 import {
   contentText,
   describeValue,
-  followApiPromise,
-  followHelperStream,
-  followSdkStream,
-  isApiPromise,
-  isSdkStream,
   ModelCall,
   normalizeConfig,
   parseOrThrow,
   proxyResource,
+  traceCreate,
+  traceHelperStream,
+  type MethodTracing,
+  type SdkMethod,
   type StreamAccumulator,
 } from '../internal/for-integrations';
 
@@ -89,12 +88,12 @@ export function wrapAnthropic<TClient extends AnthropicClientLike>(client: TClie
   const parsed = options === undefined ? {} : parseOrThrow(optionsSchema, options, 'wrapAnthropic() options', expectations);
   const name = parsed.name ?? 'ChatAnthropic';
   const bound = parsed.tags === undefined && parsed.metadata === undefined ? undefined : normalizeConfig({ tags: parsed.tags, metadata: parsed.metadata }, 'wrapAnthropic() options');
-  const settings: Settings = { name, bound };
+  const tracing = tracingFor({ name, bound });
   const proxy = proxyResource(client, {
     messages: (resource) =>
       proxyResource(resource as object, {
-        create: (create, target) => tracedCreate(settings, create as SdkMethod, target),
-        stream: (stream, target) => tracedStream(settings, stream as SdkMethod, target),
+        create: (create, target) => traceCreate(tracing, create as SdkMethod, target),
+        stream: (stream, target) => traceHelperStream(tracing, stream as SdkMethod, target, 'streamEvent'),
       }),
   });
   wrapped.add(proxy);
@@ -106,69 +105,14 @@ interface Settings {
   readonly bound: ReturnType<typeof normalizeConfig> | undefined;
 }
 
-type SdkMethod = (this: unknown, body: unknown, options?: RequestOptionsLike) => unknown;
-
-interface RequestOptionsLike {
-  signal?: AbortSignal | null;
-  [key: string]: unknown;
-}
-
-function tracedCreate(settings: Settings, create: SdkMethod, resource: object): SdkMethod {
-  return function create_(this: unknown, body: unknown, options?: RequestOptionsLike): unknown {
-    const call = openCall(settings, body);
-    if (call === undefined) return create.call(resource, body, options);
-    const requestOptions = withSignal(options, call);
-    call.failOnAbort(requestOptions?.signal ?? undefined);
-    let result: unknown;
-    try {
-      result = call.run(() => create.call(resource, body, requestOptions));
-    } catch (error) {
-      void call.fail(error)?.catch(noop);
-      throw error;
-    }
-    if (!isApiPromise(result)) {
-      // Not what SDK 1.x returns: report nothing more than the start, and hand it back unchanged.
-      void call.end({ role: 'ai', content: '' })?.catch(noop);
-      return result;
-    }
-    return followApiPromise(call, result, 'request-id', (data) => {
-      if (isSdkStream(data)) followSdkStream(call, data as never, new MessageAccumulator(), PROVIDER);
-      else void call.end(messageOf(data, call.requestId))?.catch(noop);
-    });
+function tracingFor(settings: Settings): MethodTracing<unknown> {
+  return {
+    provider: PROVIDER,
+    open: (body) => openCall(settings, body),
+    requestIdHeader: 'request-id',
+    accumulator: () => new MessageAccumulator(),
+    messageOf,
   };
-}
-
-function tracedStream(settings: Settings, stream: SdkMethod, resource: object): SdkMethod {
-  return function stream_(this: unknown, body: unknown, options?: RequestOptionsLike): unknown {
-    const call = openCall(settings, body);
-    if (call === undefined) return stream.call(resource, body, options);
-    const requestOptions = withSignal(options, call);
-    let result: unknown;
-    try {
-      result = call.run(() => stream.call(resource, body, requestOptions));
-    } catch (error) {
-      void call.fail(error)?.catch(noop);
-      throw error;
-    }
-    const helper = result as { _emit?: unknown; controller?: unknown; request_id?: unknown };
-    if (typeof helper._emit !== 'function' || !(helper.controller instanceof AbortController)) {
-      void call.end({ role: 'ai', content: '' })?.catch(noop);
-      return result;
-    }
-    followHelperStream(call, helper as never, 'streamEvent', new MessageAccumulator(), PROVIDER, () =>
-      typeof helper.request_id === 'string' ? helper.request_id : undefined,
-    );
-    return result;
-  };
-}
-
-function noop(): void {}
-
-// The run's signal aborts the request when the caller gave none.
-function withSignal(options: RequestOptionsLike | undefined, call: ModelCall): RequestOptionsLike | undefined {
-  const signal = call.scope.signal;
-  if (signal === undefined || options?.signal != null) return options;
-  return { ...options, signal };
 }
 
 function openCall(settings: Settings, body: unknown): ModelCall | undefined {

@@ -37,6 +37,8 @@ export interface StreamAccumulator<TEvent> {
   message(requestId: string | undefined): AIMessageChunk;
   /** Whether the provider's closing event arrived (otherwise the answer is incomplete). */
   complete(): boolean;
+  /** What the run fails with when the stream itself reported a failure (an error event the SDK lets through). */
+  failure?(): Error | undefined;
 }
 
 const NO_OP = (): void => {};
@@ -135,6 +137,8 @@ export class ModelCall {
    */
   endStream<TEvent>(accumulator: StreamAccumulator<TEvent>, signal: AbortSignal | undefined, provider: string): Promise<void> | undefined {
     if (signal?.aborted) return this.fail(this.abortError(signal));
+    const failure = accumulator.failure?.();
+    if (failure !== undefined) return this.fail(failure);
     if (!accumulator.complete()) {
       return this.fail(
         new ProviderError({
@@ -379,4 +383,99 @@ export function contentText(content: unknown): string {
       return `[${typeof type === 'string' ? type : 'block'}]`;
     })
     .join('\n');
+}
+
+/** An SDK method taking a request body and request options. */
+export type SdkMethod = (this: unknown, body: unknown, options?: RequestOptionsLike) => unknown;
+
+/** The part of an SDK's request options callscope reads and sets. */
+export interface RequestOptionsLike {
+  signal?: AbortSignal | null;
+  [key: string]: unknown;
+}
+
+/** How one provider's API method is traced. */
+export interface MethodTracing<TEvent> {
+  /** The provider, for error messages. */
+  readonly provider: string;
+  /** Opens the call's run from the request body; `undefined` when it is not traced. */
+  open(body: unknown): ModelCall | undefined;
+  /** The response header holding the request id. */
+  readonly requestIdHeader: string;
+  /** A fresh reader of the streamed events. */
+  accumulator(): StreamAccumulator<TEvent>;
+  /** The message a whole (non-streamed) answer ends the run with. */
+  messageOf(data: unknown, requestId: string | undefined): AIMessageChunk;
+}
+
+/**
+ * A traced version of an SDK method returning an `APIPromise` (`messages.create`,
+ * `chat.completions.create`, `responses.create`): one run per call, the request sent at once with the run's
+ * signal when the caller gave none, and the SDK's own `APIPromise` of the same data returned.
+ */
+export function traceCreate<TEvent>(tracing: MethodTracing<TEvent>, create: SdkMethod, resource: object): SdkMethod {
+  return function traced(this: unknown, body: unknown, options?: RequestOptionsLike): unknown {
+    const call = tracing.open(body);
+    if (call === undefined) return create.call(resource, body, options);
+    const requestOptions = withRunSignal(options, call);
+    call.failOnAbort(requestOptions?.signal ?? undefined);
+    let result: unknown;
+    try {
+      result = call.run(() => create.call(resource, body, requestOptions));
+    } catch (error) {
+      void call.fail(error)?.catch(NO_OP);
+      throw error;
+    }
+    if (!isApiPromise(result)) {
+      // Not what the SDK versions callscope knows return: hand it back unchanged, the run ended at once.
+      void call.end({ role: 'ai', content: '' })?.catch(NO_OP);
+      return result;
+    }
+    return followApiPromise(call, result, tracing.requestIdHeader, (data) => {
+      if (isSdkStream(data)) followSdkStream(call, data as SdkStreamLike<TEvent>, tracing.accumulator(), tracing.provider);
+      else void call.end(tracing.messageOf(data, call.requestId ?? requestIdOf(data)))?.catch(NO_OP);
+    });
+  };
+}
+
+/**
+ * A traced version of an SDK helper that returns an event stream object (`messages.stream`,
+ * `chat.completions.stream`), followed through its `_emit` (see {@link followHelperStream}).
+ *
+ * @param eventName - the helper's event carrying each raw stream event.
+ */
+export function traceHelperStream<TEvent>(tracing: MethodTracing<TEvent>, stream: SdkMethod, resource: object, eventName: string): SdkMethod {
+  return function traced(this: unknown, body: unknown, options?: RequestOptionsLike): unknown {
+    const call = tracing.open(body);
+    if (call === undefined) return stream.call(resource, body, options);
+    let result: unknown;
+    try {
+      result = call.run(() => stream.call(resource, body, withRunSignal(options, call)));
+    } catch (error) {
+      void call.fail(error)?.catch(NO_OP);
+      throw error;
+    }
+    const helper = result as { _emit?: unknown; controller?: unknown; request_id?: unknown };
+    if (typeof helper._emit !== 'function' || !(helper.controller instanceof AbortController)) {
+      void call.end({ role: 'ai', content: '' })?.catch(NO_OP);
+      return result;
+    }
+    followHelperStream(call, helper as Parameters<typeof followHelperStream>[1], eventName, tracing.accumulator(), tracing.provider, () =>
+      typeof helper.request_id === 'string' ? helper.request_id : undefined,
+    );
+    return result;
+  };
+}
+
+// The run's signal aborts the request when the caller gave none.
+function withRunSignal(options: RequestOptionsLike | undefined, call: ModelCall): RequestOptionsLike | undefined {
+  const signal = call.scope.signal;
+  if (signal === undefined || (options?.signal !== undefined && options.signal !== null)) return options;
+  return { ...options, signal };
+}
+
+// The SDKs put the request id on parsed objects as `_request_id`.
+function requestIdOf(data: unknown): string | undefined {
+  const id = data !== null && typeof data === 'object' ? (data as { _request_id?: unknown })._request_id : undefined;
+  return typeof id === 'string' ? id : undefined;
 }
