@@ -86,6 +86,11 @@ export class ModelCall {
     return this.handle.scope;
   }
 
+  /** Whether anything listens to the run or can cancel it; otherwise the call needs no following. */
+  get observed(): boolean {
+    return this.handle.observed;
+  }
+
   /** Whether the run has ended or failed. */
   get settled(): boolean {
     return this.handle.isSettled;
@@ -417,6 +422,11 @@ export function traceCreate<TEvent>(tracing: MethodTracing<TEvent>, create: SdkM
   return function traced(this: unknown, body: unknown, options?: RequestOptionsLike): unknown {
     const call = tracing.open(body);
     if (call === undefined) return create.call(resource, body, options);
+    if (!call.observed) {
+      // No handler, no signal: nothing to report or cancel, so the SDK's result is not followed at all.
+      void call.end({ role: 'ai', content: '' });
+      return create.call(resource, body, options);
+    }
     const requestOptions = withRunSignal(options, call);
     call.failOnAbort(requestOptions?.signal ?? undefined);
     let result: unknown;
@@ -448,6 +458,10 @@ export function traceHelperStream<TEvent>(tracing: MethodTracing<TEvent>, stream
   return function traced(this: unknown, body: unknown, options?: RequestOptionsLike): unknown {
     const call = tracing.open(body);
     if (call === undefined) return stream.call(resource, body, options);
+    if (!call.observed) {
+      void call.end({ role: 'ai', content: '' });
+      return stream.call(resource, body, options);
+    }
     let result: unknown;
     try {
       result = call.run(() => stream.call(resource, body, withRunSignal(options, call)));
