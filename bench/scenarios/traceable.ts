@@ -53,14 +53,14 @@ async function startStreamingServer(): Promise<{ server: Server; baseURL: string
 }
 
 /** One contender streaming the 1,000-token answer through `consume`, inside a traced function with a token counter. */
-async function streamContender(name: string, consume: () => Promise<number>, wrapped: boolean): Promise<Contender> {
+async function streamContender(name: string, consume: () => Promise<number>, wrapped: boolean, minSamples: number): Promise<Contender> {
   const check = new TokenCounter();
   const deltas = await traceable(consume).withConfig({ callbacks: [check] })();
   expectCount(`${name}: text deltas read`, deltas, TOKENS);
   expectCount(`${name}: token events`, check.tokens, wrapped ? TOKENS : 0);
   const counter = new TokenCounter();
   const call = traceable(consume, { name }).withConfig({ callbacks: [counter] });
-  return { name, sample: () => call() };
+  return { name, minSamples, sample: () => call() };
 }
 
 /**
@@ -125,14 +125,15 @@ export const traceableScenario: Scenario<BenchSizes> = {
         openaiRaw: 'openai, unwrapped',
         openai: 'openai, wrapOpenAI',
       };
+      // Calls take tens of milliseconds and vary with the loopback I/O: twice the micro minimum per round.
+      const minSamples = sizes.micro.minSamples * 2;
       const streams = await interleave(
         [
-          await streamContender(names.anthropicRaw, readAnthropic(anthropicRaw), false),
-          await streamContender(names.anthropic, readAnthropic(anthropic), true),
-          await streamContender(names.openaiRaw, readOpenAI(openaiRaw), false),
-          await streamContender(names.openai, readOpenAI(openai), true),
+          await streamContender(names.anthropicRaw, readAnthropic(anthropicRaw), false, minSamples),
+          await streamContender(names.anthropic, readAnthropic(anthropic), true, minSamples),
+          await streamContender(names.openaiRaw, readOpenAI(openaiRaw), false, minSamples),
+          await streamContender(names.openai, readOpenAI(openai), true, minSamples),
         ],
-        // One call takes tens of milliseconds: the micro budget gives each contender several per round.
         sizes.micro,
       );
       const perToken = (wrapped: string, raw: string): string => {

@@ -6,6 +6,7 @@ import {
   contentText,
   describeValue,
   ModelCall,
+  reportedMessage,
   normalizeConfig,
   parseOrThrow,
   proxyResource,
@@ -144,18 +145,14 @@ function toMessages(system: unknown, messages: unknown): ChatMessage[] {
 function messageOf(data: unknown, requestId: string | undefined): AIMessageChunk {
   const message = isRecord(data) ? data : {};
   const content = Array.isArray(message.content) ? textOf(message.content as unknown[]) : '';
-  return {
-    role: 'ai',
-    content,
-    responseMetadata: {
+  return reportedMessage(content, {
       id: message.id,
       model: message.model,
       stop_reason: message.stop_reason ?? null,
       stop_sequence: message.stop_sequence ?? null,
       usage: message.usage,
       request_id: requestId ?? (typeof message._request_id === 'string' ? message._request_id : undefined),
-    },
-  };
+  });
 }
 
 function textOf(blocks: readonly unknown[]): string {
@@ -213,18 +210,17 @@ class MessageAccumulator implements StreamAccumulator<unknown> {
   }
 
   message(requestId: string | undefined): AIMessageChunk {
-    return {
-      role: 'ai',
-      content: this.text,
-      responseMetadata: {
+    return reportedMessage(
+      this.text,
+      {
         id: this.id,
         model: this.model,
         stop_reason: this.stopReason,
         stop_sequence: this.stopSequence,
         usage: { ...this.usage },
         request_id: requestId,
-      },
-    };
+      }
+    );
   }
 
   private append(text: string): string {

@@ -34,3 +34,4 @@ export {
   type SdkStreamLike,
   type StreamAccumulator,
 } from '../traceable/model-call';
+export { reportedMessage } from '../traceable/reporting-chat-model';

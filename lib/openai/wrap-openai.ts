@@ -7,6 +7,7 @@ import {
   contentText,
   describeValue,
   ModelCall,
+  reportedMessage,
   normalizeConfig,
   parseOrThrow,
   proxyResource,
@@ -147,18 +148,17 @@ function chatTracing(settings: Settings): MethodTracing<unknown> {
       const completion = isRecord(data) ? data : {};
       const choice = firstChoice(completion.choices);
       const message = isRecord(choice?.message) ? choice.message : {};
-      return {
-        role: 'ai',
-        content: typeof message.content === 'string' ? message.content : '',
-        responseMetadata: {
+      return reportedMessage(
+        typeof message.content === 'string' ? message.content : '',
+        {
           id: completion.id,
           model: completion.model,
           finish_reason: choice?.finish_reason ?? null,
           usage: completion.usage,
           system_fingerprint: completion.system_fingerprint,
           request_id: requestId,
-        },
-      };
+        }
+      );
     },
   };
 }
@@ -210,11 +210,10 @@ class ChunkAccumulator implements StreamAccumulator<unknown> {
   }
 
   message(requestId: string | undefined): AIMessageChunk {
-    return {
-      role: 'ai',
-      content: this.text,
-      responseMetadata: { id: this.id, model: this.model, finish_reason: this.finishReason, usage: this.usage, request_id: requestId },
-    };
+    return reportedMessage(
+      this.text,
+      { id: this.id, model: this.model, finish_reason: this.finishReason, usage: this.usage, request_id: requestId }
+    );
   }
 }
 
@@ -250,10 +249,9 @@ function responseMessages(input: unknown): ChatMessage[] {
 /** A Responses API response as the message a run ends with; `text` when it was streamed. */
 function responseMessage(response: Record<string, unknown>, text: string | undefined, requestId: string | undefined): AIMessageChunk {
   const incomplete = isRecord(response.incomplete_details) ? response.incomplete_details.reason : undefined;
-  return {
-    role: 'ai',
-    content: text ?? outputText(response),
-    responseMetadata: {
+  return reportedMessage(
+    text ?? outputText(response),
+    {
       id: response.id,
       model: response.model,
       status: response.status,
@@ -261,8 +259,8 @@ function responseMessage(response: Record<string, unknown>, text: string | undef
       finish_reason: typeof incomplete === 'string' ? incomplete : response.status,
       usage: response.usage,
       request_id: requestId,
-    },
-  };
+    }
+  );
 }
 
 function outputText(response: Record<string, unknown>): string {

@@ -4,7 +4,7 @@ import type { AIMessage, ChatMessage, ChatModelInput } from '../models/messages'
 import { abortErrorFor } from '../runnables/cancellation';
 import { normalizeConfig, type NormalizedConfig, type RunScope } from '../runnables/config';
 import { inheritedScope } from '../runnables/run';
-import { ReportingChatModel } from './reporting-chat-model';
+import { ReportingChatModel, reportedMessage } from './reporting-chat-model';
 import { RunHandle } from './run-handle';
 
 /**
@@ -251,7 +251,7 @@ export function followApiPromise<T>(
     (props) => {
       call.requestId = props.response.headers.get(requestIdHeader) ?? undefined;
       if (raw) {
-        void call.end({ role: 'ai', content: '', responseMetadata: { request_id: call.requestId } })?.catch(NO_OP);
+        void call.end(reportedMessage('', { request_id: call.requestId }))?.catch(NO_OP);
         return;
       }
       followed.parse().then(NO_OP, (error: unknown) => void call.fail(error)?.catch(NO_OP));
@@ -424,7 +424,7 @@ export function traceCreate<TEvent>(tracing: MethodTracing<TEvent>, create: SdkM
     if (call === undefined) return create.call(resource, body, options);
     if (!call.observed) {
       // No handler, no signal: nothing to report or cancel, so the SDK's result is not followed at all.
-      void call.end({ role: 'ai', content: '' });
+      void call.end(reportedMessage(''));
       return create.call(resource, body, options);
     }
     const requestOptions = withRunSignal(options, call);
@@ -438,7 +438,7 @@ export function traceCreate<TEvent>(tracing: MethodTracing<TEvent>, create: SdkM
     }
     if (!isApiPromise(result)) {
       // Not what the SDK versions callscope knows return: hand it back unchanged, the run ended at once.
-      void call.end({ role: 'ai', content: '' })?.catch(NO_OP);
+      void call.end(reportedMessage(''))?.catch(NO_OP);
       return result;
     }
     return followApiPromise(call, result, tracing.requestIdHeader, (data) => {
@@ -459,7 +459,7 @@ export function traceHelperStream<TEvent>(tracing: MethodTracing<TEvent>, stream
     const call = tracing.open(body);
     if (call === undefined) return stream.call(resource, body, options);
     if (!call.observed) {
-      void call.end({ role: 'ai', content: '' });
+      void call.end(reportedMessage(''));
       return stream.call(resource, body, options);
     }
     let result: unknown;
@@ -471,7 +471,7 @@ export function traceHelperStream<TEvent>(tracing: MethodTracing<TEvent>, stream
     }
     const helper = result as { _emit?: unknown; controller?: unknown; request_id?: unknown };
     if (typeof helper._emit !== 'function' || !(helper.controller instanceof AbortController)) {
-      void call.end({ role: 'ai', content: '' })?.catch(NO_OP);
+      void call.end(reportedMessage(''))?.catch(NO_OP);
       return result;
     }
     followHelperStream(call, helper as Parameters<typeof followHelperStream>[1], eventName, tracing.accumulator(), tracing.provider, () =>

@@ -4,6 +4,16 @@ import type { ChatMessage } from '../models/messages';
 import type { RunnableConfig } from '../runnables/config';
 
 /**
+ * The AI message a reported model call ends with, in the shape the core's chat models produce: every
+ * reported run builds its message here, so a change of the core's message shape is made in one place.
+ *
+ * @internal
+ */
+export function reportedMessage(content: string, responseMetadata?: Record<string, unknown>): AIMessageChunk {
+  return responseMetadata === undefined ? { role: 'ai', content } : { role: 'ai', content, responseMetadata };
+}
+
+/**
  * A chat model that calls no model: it stands for a model call made elsewhere (a traceable `llm` function,
  * an SDK client's request) so that the call's run is reported with exactly the events, message shapes and
  * `LLMResult` every other chat model of callscope produces. One instance per call, holding that call's

@@ -9,7 +9,7 @@ import { combineChunks } from '../runnables/combine';
 import { combineNormalized, normalizeConfig, RunScope, type RunnableConfig } from '../runnables/config';
 import { inheritedScope } from '../runnables/run';
 import { Runnable } from '../runnables/runnable';
-import { ReportingChatModel } from './reporting-chat-model';
+import { ReportingChatModel, reportedMessage } from './reporting-chat-model';
 import { RunHandle } from './run-handle';
 
 /** The kinds of run a traceable function can report itself as. */
@@ -642,9 +642,9 @@ function isRecordWithMessages(value: unknown): value is { messages: unknown[] } 
 }
 
 function toAIMessage(output: unknown): AIMessage {
-  if (typeof output === 'string') return { role: 'ai', content: output };
-  if (isMessage(output)) return { ...output, role: 'ai' };
-  return { role: 'ai', content: output === undefined ? '' : stringify(output) };
+  if (typeof output === 'string') return reportedMessage(output);
+  if (isMessage(output)) return reportedMessage(output.content);
+  return reportedMessage(output === undefined ? '' : stringify(output));
 }
 
 // LangChain hands retriever handlers documents: strings become `{ pageContent, metadata: {} }`.
