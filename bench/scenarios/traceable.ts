@@ -125,8 +125,8 @@ export const traceableScenario: Scenario<BenchSizes> = {
         openaiRaw: 'openai, unwrapped',
         openai: 'openai, wrapOpenAI',
       };
-      // Calls take tens of milliseconds and vary with the loopback I/O: twice the micro minimum per round.
-      const minSamples = sizes.micro.minSamples * 2;
+      // Calls take tens of milliseconds and vary with the loopback I/O: a fixed number of samples per round.
+      const minSamples = sizes.clientStreamSamples;
       const streams = await interleave(
         [
           await streamContender(names.anthropicRaw, readAnthropic(anthropicRaw), false, minSamples),

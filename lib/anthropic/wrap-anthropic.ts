@@ -21,9 +21,9 @@ import {
 export interface WrapAnthropicOptions {
   /** Name of the model runs. @default 'ChatAnthropic' */
   name?: string;
-  /** Tags of every model run of this client. */
+  /** Tags of every model run of this client. @default none */
   tags?: readonly string[];
-  /** Metadata of every model run of this client (the `ls_*` keys of each call are added). */
+  /** Metadata of every model run of this client (the `ls_*` keys of each call are added). @default none */
   metadata?: Record<string, unknown>;
 }
 

@@ -22,9 +22,9 @@ import {
 export interface WrapOpenAIOptions {
   /** Name of the model runs. @default 'ChatOpenAI' */
   name?: string;
-  /** Tags of every model run of this client. */
+  /** Tags of every model run of this client. @default none */
   tags?: readonly string[];
-  /** Metadata of every model run of this client (the `ls_*` keys of each call are added). */
+  /** Metadata of every model run of this client (the `ls_*` keys of each call are added). @default none */
   metadata?: Record<string, unknown>;
   /**
    * The provider reported in `ls_provider` and `invocation_params.provider`, for an OpenAI-compatible API

@@ -42,9 +42,9 @@ export interface TraceableOptions<TArgs extends unknown[] = unknown[], TResult =
    * @default 'chain'
    */
   runType?: TraceableRunType;
-  /** Tags of every run of the function (and inherited by the runs below it). */
+  /** Tags of every run of the function (and inherited by the runs below it). @default none */
   tags?: readonly string[];
-  /** Metadata of every run of the function (and inherited by the runs below it). */
+  /** Metadata of every run of the function (and inherited by the runs below it). @default none */
   metadata?: Record<string, unknown>;
   /**
    * Shapes the input handlers see, from the call's arguments (to drop secrets or large values). The function
