@@ -75,7 +75,14 @@ export class RunHandle<TInput, TOutput> {
     if (this.settled) return undefined;
     this.settled = true;
     this.scope._ended = true;
-    return this.after(() => this.target._emitEnd(this.scope, output));
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.target._emitEnd(this.scope, output);
+    } catch (error) {
+      leave(this.scope);
+      throw error;
+    }
+    return this.leaveAfter(pending);
   }
 
   /**
@@ -102,6 +109,10 @@ export class RunHandle<TInput, TOutput> {
       leave(this.scope);
       throw error;
     }
+    return this.leaveAfter(pending);
+  }
+
+  private leaveAfter(pending: Promise<void> | undefined): Promise<void> | undefined {
     if (pending === undefined) {
       leave(this.scope);
       return undefined;
