@@ -48,6 +48,9 @@ async function startStreamingServer(): Promise<{ server: Server; baseURL: string
       res.end(req.url?.includes('/chat/completions') === true ? openaiBody : anthropicBody);
     });
   });
+  // The SDKs' fetch keeps connections alive between samples, and a turn of the other contenders can outlast
+  // Node's default 5 s keep-alive: a connection the server closes as the client reuses it fails the call.
+  server.keepAliveTimeout = 10 * 60 * 1000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
