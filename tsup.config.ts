@@ -10,6 +10,7 @@ export const ENTRY_POINTS = {
   opentelemetry: 'lib/opentelemetry/index.ts',
   anthropic: 'lib/anthropic/index.ts',
   langchain: 'lib/langchain/index.ts',
+  openai: 'lib/openai/index.ts',
 } as const;
 
 // One CommonJS build of all entry points with code splitting: the core's modules live in shared chunks

@@ -31,6 +31,8 @@ export interface BenchSizes {
   readonly batchInputs: number;
   /** Tokens in the streamed response. */
   readonly tokenCount: number;
+  /** Samples per round of each SDK client contender of the traceable scenario (one is a whole HTTP stream). */
+  readonly clientStreamSamples: number;
   /** Concurrent nested-3 runs, and how many fresh processes per contender. */
   readonly concurrent: { readonly runs: number; readonly rounds: number };
   /** Sequential invokes measured for heap growth, after `warmup` invokes. */
@@ -45,6 +47,7 @@ const FULL: BenchSizes = {
   opsPerSample: { nested3: 20, noHandler: 50, deep20: 4 },
   batchInputs: 1_000,
   tokenCount: 100_000,
+  clientStreamSamples: 10,
   concurrent: { runs: 10_000, rounds: 3 },
   memory: { invokes: 1_000_000, warmup: 20_000 },
   importRounds: 5,
@@ -56,6 +59,7 @@ const SMOKE: BenchSizes = {
   opsPerSample: { nested3: 2, noHandler: 2, deep20: 1 },
   batchInputs: 30,
   tokenCount: 1_000,
+  clientStreamSamples: 1,
   concurrent: { runs: 100, rounds: 1 },
   memory: { invokes: 2_000, warmup: 200 },
   importRounds: 1,

@@ -7,6 +7,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type * as Callscope from '../lib';
+import type * as CallscopeAnthropic from '../lib/anthropic';
+import type * as CallscopeOpenAI from '../lib/openai';
 
 const fromSource = process.env.CALLSCOPE_BENCH_SOURCE === 'lib';
 const built = path.join(__dirname, '..', 'dist', 'index.cjs');
@@ -20,4 +22,10 @@ const callscope = require(fromSource ? '../lib' : built) as typeof Callscope;
 /** What is being measured, for the report. */
 export const measuredBuild = fromSource ? '`lib/` (TypeScript sources compiled on the fly by tsx)' : '`dist/index.cjs` (the built package, as users run it)';
 
-export const { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, RunnableLambda, RunnableParallel } = callscope;
+export const { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, RunnableLambda, RunnableParallel, traceable } = callscope;
+
+/** The SDK wrappers from the same build: `callscope/anthropic` and `callscope/openai`. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+export const { wrapAnthropic } = require(fromSource ? '../lib/anthropic' : path.join(__dirname, '..', 'dist', 'anthropic.cjs')) as typeof CallscopeAnthropic;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+export const { wrapOpenAI } = require(fromSource ? '../lib/openai' : path.join(__dirname, '..', 'dist', 'openai.cjs')) as typeof CallscopeOpenAI;

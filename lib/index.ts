@@ -32,6 +32,7 @@ export type {
   LLMResult,
   NewTokenFields,
   NewTokenIndices,
+  RetrievedDocument,
   Serialized,
 } from './callbacks';
 
@@ -67,6 +68,10 @@ export type {
   RunnableParallelOptions,
   RunnablePassthroughOptions,
 } from './runnables';
+
+// Tracing plain functions
+export { traceable } from './traceable';
+export type { TraceableFunction, TraceableOptions, TraceableOutput, TraceableRunType, TraceableTarget } from './traceable';
 
 // Tools
 export { StructuredTool, tool } from './tools';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 const root = join(__dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const resultsFile = join(root, 'bench', 'RESULTS.md');
-const scenarios = ['nested-3', 'no-handler', 'deep-20', 'fan-out', 'parallel', 'tokens', 'concurrent', 'memory', 'import'];
+const scenarios = ['nested-3', 'no-handler', 'deep-20', 'fan-out', 'parallel', 'tokens', 'traceable', 'concurrent', 'memory', 'import'];
 
 interface Outcome {
   readonly exitCode: number | null;
@@ -48,7 +48,7 @@ describe('bench', () => {
     beforeAll(async () => {
       resultsBefore = snapshot(resultsFile);
       outcome = await runSmoke();
-    }, 60_000);
+    }, 90_000);
 
     it('exits with code 0', () => {
       // Compared together so a failing run shows its stderr.

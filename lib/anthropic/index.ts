@@ -6,3 +6,5 @@
  */
 export { ChatAnthropic } from './chat-anthropic';
 export type { ChatAnthropicOptions } from './chat-anthropic';
+export { wrapAnthropic } from './wrap-anthropic';
+export type { AnthropicClientLike, WrapAnthropicOptions } from './wrap-anthropic';

@@ -18,6 +18,9 @@ export const EVENT = {
   customEvent: 10,
   llmStart: 11,
   wrapRunBody: 12,
+  retrieverStart: 13,
+  retrieverEnd: 14,
+  retrieverError: 15,
 } as const;
 
 /** One of the {@link EVENT} indices. */
@@ -37,6 +40,9 @@ const METHOD: readonly HandlerMethodName[] = [
   'handleCustomEvent',
   'handleLLMStart',
   'wrapRunBody',
+  'handleRetrieverStart',
+  'handleRetrieverEnd',
+  'handleRetrieverError',
 ];
 
 // Tool events are gated by `ignoreAgent`, as in LangChain.
@@ -55,6 +61,9 @@ const GATE: readonly (keyof CallbackHandlerOptions | undefined)[] = [
   'ignoreLLM',
   // Wrapping a run's body is not an event a handler can ignore.
   undefined,
+  'ignoreRetriever',
+  'ignoreRetriever',
+  'ignoreRetriever',
 ];
 
 const EVENT_COUNT = METHOD.length;

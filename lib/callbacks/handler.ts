@@ -81,6 +81,19 @@ export interface GenerationChunkLike {
   readonly generationInfo?: Record<string, unknown>;
 }
 
+/**
+ * A document a retriever run returns, LangChain's `DocumentInterface` shape: `handleRetrieverEnd` receives a
+ * list of them.
+ */
+export interface RetrievedDocument {
+  /** The document's text. */
+  readonly pageContent: string;
+  /** Anything known about it (source, score, ...). */
+  readonly metadata: Record<string, unknown>;
+  /** Its id in the store, when it has one. */
+  readonly id?: string;
+}
+
 /** Extra data handed with each streamed token. */
 export interface NewTokenFields {
   /** The token as a generation chunk, so handlers can accumulate messages. */
@@ -170,6 +183,20 @@ export interface CallbackHandlerMethods {
     tags?: string[],
     metadata?: Record<string, unknown>,
   ): unknown;
+  /** A retriever run started; `query` is its input, JSON-stringified unless it is a string. */
+  handleRetrieverStart?(
+    serialized: Serialized,
+    query: string,
+    runId: string,
+    parentRunId?: string,
+    tags?: string[],
+    metadata?: Record<string, unknown>,
+    runName?: string,
+  ): unknown;
+  /** A retriever run finished with these documents. */
+  handleRetrieverEnd?(documents: RetrievedDocument[], runId: string, parentRunId?: string, tags?: string[]): unknown;
+  /** A retriever run failed. */
+  handleRetrieverError?(error: unknown, runId: string, parentRunId?: string, tags?: string[]): unknown;
   /**
    * callscope's own extension (LangChain has no such method): runs the body of run `runId`, after its start
    * event, and every step of a streamed body, so that the handler can make a context of its own active
@@ -189,6 +216,8 @@ export interface CallbackHandlerOptions {
   ignoreAgent?: boolean;
   /** Skip custom events. @default false */
   ignoreCustomEvent?: boolean;
+  /** Skip retriever events. @default false */
+  ignoreRetriever?: boolean;
   /**
    * Let this handler's exceptions fail the run instead of being reported and ignored. Such a handler is
    * always delivered blocking, so the run can fail with its error.
@@ -260,6 +289,8 @@ export abstract class BaseCallbackHandler implements CallbackHandlerOptions {
   ignoreAgent: boolean;
   /** @inheritDoc CallbackHandlerOptions.ignoreCustomEvent */
   ignoreCustomEvent: boolean;
+  /** @inheritDoc CallbackHandlerOptions.ignoreRetriever */
+  ignoreRetriever: boolean;
   /** @inheritDoc CallbackHandlerOptions.raiseError */
   raiseError: boolean;
   /** @inheritDoc CallbackHandlerOptions.awaitHandlers */
@@ -280,6 +311,7 @@ export abstract class BaseCallbackHandler implements CallbackHandlerOptions {
     this.ignoreChain = options.ignoreChain ?? false;
     this.ignoreAgent = options.ignoreAgent ?? false;
     this.ignoreCustomEvent = options.ignoreCustomEvent ?? false;
+    this.ignoreRetriever = options.ignoreRetriever ?? false;
     this.raiseError = options.raiseError ?? false;
     this.awaitHandlers = options.awaitHandlers;
     this.serial = options.serial ?? false;

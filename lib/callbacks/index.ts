@@ -13,6 +13,7 @@ export {
   type HandlerMethodName,
   type LLMResult,
   type NewTokenFields,
+  type RetrievedDocument,
   type NewTokenIndices,
   type Serialized,
 } from './handler';

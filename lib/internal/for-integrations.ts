@@ -17,3 +17,23 @@ export { abortErrorFor, raceAbort } from '../runnables/cancellation';
 export { inheritableHandlers, inheritableTags, mergeScope, normalizeConfig, RunScope } from '../runnables/config';
 export { inheritedScope } from '../runnables/run';
 export { isError, messageOf } from '../tracers/internal/to-json-value';
+export {
+  followApiPromise,
+  followHelperStream,
+  followSdkStream,
+  isApiPromise,
+  isSdkStream,
+  ModelCall,
+  contentText,
+  proxyResource,
+  traceCreate,
+  traceHelperStream,
+  type MethodTracing,
+  type RequestOptionsLike,
+  type SdkMethod,
+  type ApiPromiseLike,
+  type ModelCallStart,
+  type SdkStreamLike,
+  type StreamAccumulator,
+} from '../traceable/model-call';
+export { reportedMessage } from '../traceable/reporting-chat-model';

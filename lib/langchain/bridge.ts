@@ -68,6 +68,7 @@ const RUN_ID_AT: Partial<Record<HandlerMethodName, number>> = {
   handleToolStart: 2,
   handleLLMNewToken: 2,
   handleCustomEvent: 2,
+  handleRetrieverStart: 2,
 };
 
 const FORWARDED: readonly [HandlerMethodName, EventId][] = [
@@ -82,6 +83,9 @@ const FORWARDED: readonly [HandlerMethodName, EventId][] = [
   ['handleToolEnd', EVENT.toolEnd],
   ['handleToolError', EVENT.toolError],
   ['handleCustomEvent', EVENT.customEvent],
+  ['handleRetrieverStart', EVENT.retrieverStart],
+  ['handleRetrieverEnd', EVENT.retrieverEnd],
+  ['handleRetrieverError', EVENT.retrieverError],
 ];
 
 /**

@@ -240,7 +240,13 @@ function toChunk(chunk: AIMessageChunk): AIChatMessageChunk {
 }
 
 function toLLMResult(output: AIMessage | undefined): LLMResult {
-  const message: AIChatMessage = output instanceof AIChatMessage ? output : new AIChatMessage(output?.content ?? '');
+  let message: AIChatMessage;
+  if (output instanceof AIChatMessage) message = output;
+  else {
+    // A plain `{ role: 'ai', content, responseMetadata? }` (a subclass's own result): keep its provider details.
+    const details = (output as AIMessageChunk | undefined)?.responseMetadata;
+    message = new AIChatMessage(output?.content ?? '', details === undefined ? undefined : { response_metadata: details });
+  }
   const responseMetadata = message.responseMetadata;
   const generation: ChatGeneration =
     responseMetadata === undefined ? { text: message.content, message } : { text: message.content, message, generationInfo: responseMetadata };

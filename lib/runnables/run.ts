@@ -111,7 +111,7 @@ function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TI
  * Calls `fn(...args)` in the run's context, inside the `wrapRunBody` of every handler that defines one
  * (the first registered outermost).
  */
-function inRun<TArgs extends unknown[], TResult>(scope: RunScope, fn: (...args: TArgs) => TResult, ...args: TArgs): TResult {
+export function inRun<TArgs extends unknown[], TResult>(scope: RunScope, fn: (...args: TArgs) => TResult, ...args: TArgs): TResult {
   const backend = currentBackend<RunScope>();
   const wrappers = scope.callbacks.handlerSet.listeners(EVENT.wrapRunBody);
   if (wrappers.length === 0) return backend.with(scope, fn, ...args);
@@ -126,12 +126,12 @@ function inRun<TArgs extends unknown[], TResult>(scope: RunScope, fn: (...args: 
 }
 
 /** Counts a run among its parent's open children. */
-function enter(scope: RunScope): void {
+export function enter(scope: RunScope): void {
   if (scope._owner !== undefined) scope._owner._openChildren++;
 }
 
 /** Ends a run's bookkeeping: its deadline timer, and its place among its parent's open children. */
-function leave(scope: RunScope): void {
+export function leave(scope: RunScope): void {
   scope._ended = true;
   if (scope._deadline !== undefined) clearLongTimeout(scope._deadline);
   if (scope._parentRunId === undefined) releaseRoot(scope.callbacks.parentRunId as string);
@@ -149,7 +149,7 @@ function leave(scope: RunScope): void {
  * A cancelled run reports its error only after its open children, cancelled by the same signal, have
  * reported theirs: handlers see children finish before their parent.
  */
-function childrenSettled(scope: RunScope): Promise<void> | undefined {
+export function childrenSettled(scope: RunScope): Promise<void> | undefined {
   if (scope._openChildren === 0) return undefined;
   return new Promise((resolve) => {
     scope._childrenSettled = resolve;

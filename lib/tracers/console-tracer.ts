@@ -93,7 +93,7 @@ export class ConsoleTracer extends RunCollector {
 
   private formatRun(run: CollectedRun): string {
     const c = this.colors;
-    const typeColor = run.type === 'llm' ? c.magenta : run.type === 'tool' ? c.yellow : c.cyan;
+    const typeColor = run.type === 'llm' ? c.magenta : run.type === 'tool' ? c.yellow : run.type === 'retriever' ? c.green : c.cyan;
     const duration = run.endTime === undefined || !this.timings ? '' : ` ${c.dim(`${run.endTime - run.startTime} ms`)}`;
     const tokens = run.tokens.length === 0 ? '' : `  ${c.dim(`${run.tokens.length} token${run.tokens.length === 1 ? '' : 's'}`)}`;
     // Formatting never throws, whatever the values (a revoked Proxy, a Proxy whose ownKeys throws): one
@@ -160,7 +160,7 @@ class RawText {
 // primitives as { input }), the last message or prompt a model was given, a tool's input as handed over.
 function inputView(run: CollectedRun): unknown {
   const inputs = run.inputs;
-  if (run.type === 'tool') return typeof inputs === 'string' ? new RawText(inputs) : inputs;
+  if (run.type === 'tool' || run.type === 'retriever') return typeof inputs === 'string' ? new RawText(inputs) : inputs;
   if (run.type === 'llm' && isRecord(inputs)) {
     const messages = inputs.messages;
     if (Array.isArray(messages)) {
@@ -175,6 +175,8 @@ function inputView(run: CollectedRun): unknown {
 function outputView(run: CollectedRun): unknown {
   const outputs = run.outputs;
   if (run.type === 'llm' && isRecord(outputs) && typeof outputs.content === 'string') return outputs.content;
+  // A retriever's documents, shown by their text.
+  if (run.type === 'retriever' && Array.isArray(outputs)) return outputs.map((document: unknown) => (isRecord(document) ? document.pageContent : document));
   return run.type === 'chain' ? unwrap(outputs, 'output') : outputs;
 }
 

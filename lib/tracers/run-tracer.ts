@@ -6,12 +6,13 @@ import {
   type ChatGeneration,
   type HandlerMessage,
   type LLMResult,
+  type RetrievedDocument,
   type Serialized,
 } from '../callbacks/handler';
 import { remoteParentOfRun } from '../propagation/remote';
 
 /** The kind of a traced run. */
-export type RunType = 'chain' | 'llm' | 'tool';
+export type RunType = 'chain' | 'llm' | 'tool' | 'retriever';
 
 /** What a tracer learns when a run starts, whatever kind of run it is. */
 export interface RunStartInfo {
@@ -31,7 +32,7 @@ export interface RunStartInfo {
   readonly name: string;
   /** How the runnable described itself. */
   readonly serialized: Serialized;
-  /** Chain inputs, a tool's input string, or `{ messages }` / `{ prompts }` for a model. */
+  /** Chain inputs, a tool's input string or a retriever's query, or `{ messages }` / `{ prompts }` for a model. */
   readonly inputs: unknown;
   /** The run's tags. */
   readonly tags: readonly string[];
@@ -49,7 +50,10 @@ export interface RunStartInfo {
 export interface RunEndInfo {
   /** Whether the run failed (its error event), rather than ended. */
   readonly failed: boolean;
-  /** Chain outputs, a tool's output, or the message a model produced; `undefined` when it failed. */
+  /**
+   * Chain outputs, a tool's output, the message a model produced, or the documents a retriever returned;
+   * `undefined` when it failed.
+   */
   readonly outputs: unknown;
   /** What the run failed with, when it failed. */
   readonly error: unknown;
@@ -162,6 +166,26 @@ export abstract class RunTracer<TRun> extends BaseCallbackHandler {
     runName?: string,
   ): void {
     this.recordStart('tool', serialized, input, runId, parentRunId, tags, metadata, runName, undefined, undefined);
+  }
+
+  override handleRetrieverStart(
+    serialized: Serialized,
+    query: string,
+    runId: string,
+    parentRunId?: string,
+    tags?: string[],
+    metadata?: Record<string, unknown>,
+    runName?: string,
+  ): void {
+    this.recordStart('retriever', serialized, query, runId, parentRunId, tags, metadata, runName, undefined, undefined);
+  }
+
+  override handleRetrieverEnd(documents: RetrievedDocument[], runId: string): void {
+    this.recordEnd(runId, false, documents, undefined, undefined);
+  }
+
+  override handleRetrieverError(error: unknown, runId: string): void {
+    this.recordEnd(runId, true, undefined, error, undefined);
   }
 
   override handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, _tags?: string[], kwargs?: ChainEndFields): void {

@@ -153,3 +153,42 @@ export function streamedAnswer(
     res.end();
   };
 }
+
+/** A whole (non-streamed) Messages API answer, as `messages.create` without `stream` receives it. */
+export function messageBody(text: string, options: { id?: string; model?: string; inputTokens?: number; outputTokens?: number; stopReason?: string } = {}): Record<string, unknown> {
+  return {
+    id: options.id ?? 'msg_01',
+    type: 'message',
+    role: 'assistant',
+    model: options.model ?? 'claude-test-1',
+    content: [{ type: 'text', text, citations: null }],
+    stop_reason: options.stopReason ?? 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: options.inputTokens ?? 12, output_tokens: options.outputTokens ?? 7 },
+  };
+}
+
+/** A reply answering `text` as one JSON message, with a `request-id` header. */
+export function jsonAnswer(text: string, requestId = 'req_json', options: Parameters<typeof messageBody>[1] = {}): Reply {
+  return (res) => sendJson(res, 200, messageBody(text, options), { 'request-id': requestId });
+}
+
+/**
+ * A streamed answer that sends its opening events and `tokens`, waits for `release`, then does `then` (cut
+ * the socket, send an error event, finish): for failures in the middle of a stream.
+ */
+export function heldStream(tokens: readonly string[], release: Promise<void>, then: (res: ServerResponse) => void | Promise<void>, requestId = 'req_held'): Reply {
+  return async (res) => {
+    startStream(res, requestId);
+    await write(res, sse([...openingEvents(), ...tokens.map(textDelta)]));
+    await release;
+    await then(res);
+  };
+}
+
+/** A promise with its resolve function, to let a test say when a server reply goes on. */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
+}

@@ -78,6 +78,15 @@ export class InvariantChecker extends BaseCallbackHandler {
   override handleChatModelStart(_s: unknown, _m: unknown, runId: string, parentRunId?: string, _e?: unknown, _t?: string[], _md?: unknown, name?: string) {
     this.event('start', runId, parentRunId, name);
   }
+  override handleRetrieverStart(_s: unknown, _q: string, runId: string, parentRunId?: string, _t?: string[], _m?: unknown, name?: string) {
+    this.event('start', runId, parentRunId, name);
+  }
+  override handleRetrieverEnd(_d: unknown, runId: string) {
+    this.event('end', runId);
+  }
+  override handleRetrieverError(_e: unknown, runId: string) {
+    this.event('end', runId);
+  }
   override handleLLMNewToken(_token: string, _idx: unknown, runId: string) {
     this.event('middle', runId);
   }

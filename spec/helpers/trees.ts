@@ -74,6 +74,15 @@ export class EventRecorder extends BaseCallbackHandler {
   override handleCustomEvent(...args: unknown[]): void {
     this.record('handleCustomEvent', args);
   }
+  override handleRetrieverStart(...args: unknown[]): void {
+    this.record('handleRetrieverStart', args);
+  }
+  override handleRetrieverEnd(...args: unknown[]): void {
+    this.record('handleRetrieverEnd', args);
+  }
+  override handleRetrieverError(...args: unknown[]): void {
+    this.record('handleRetrieverError', args);
+  }
 }
 
 /** Resolves after `ms` milliseconds, through a timer. */

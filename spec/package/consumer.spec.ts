@@ -301,7 +301,7 @@ describe('the packed package, installed in a fresh project', () => {
   it('ships only dist/, the README and package.json', () => {
     const paths = packed.map((file) => file.path).sort();
     expect(paths.filter((path) => !path.startsWith('dist/'))).toEqual(['README.md', 'package.json']);
-    for (const entry of ['index', 'opentelemetry', 'anthropic', 'langchain']) {
+    for (const entry of ['index', 'opentelemetry', 'anthropic', 'langchain', 'openai']) {
       expect(paths).toEqual(
         expect.arrayContaining([`dist/${entry}.cjs`, `dist/${entry}.d.mts`, `dist/${entry}.d.ts`, `dist/${entry}.mjs`]),
       );
@@ -335,14 +335,16 @@ console.log(JSON.stringify({ sameClass: RunnableLambda === required.RunnableLamb
       join(project, 'entries.mjs'),
       `import { createRequire } from 'node:module';
 import { BaseChatModel, RunCollector, RunnableLambda, Runnable } from 'callscope';
-import { ChatAnthropic } from 'callscope/anthropic';
+import { ChatAnthropic, wrapAnthropic } from 'callscope/anthropic';
+import { wrapOpenAI } from 'callscope/openai';
 import { OpenTelemetryTracer, injectRunContext } from 'callscope/opentelemetry';
 import { LangChainRunnable } from 'callscope/langchain';
 const require = createRequire(import.meta.url);
 const core = require('callscope');
 const model = new ChatAnthropic({ model: 'm', maxTokens: 1 });
 const required = {
-  anthropic: require('callscope/anthropic').ChatAnthropic === ChatAnthropic,
+  anthropic: require('callscope/anthropic').ChatAnthropic === ChatAnthropic && require('callscope/anthropic').wrapAnthropic === wrapAnthropic,
+  openai: require('callscope/openai').wrapOpenAI === wrapOpenAI,
   opentelemetry: require('callscope/opentelemetry').OpenTelemetryTracer === OpenTelemetryTracer,
   langchain: require('callscope/langchain').LangChainRunnable === LangChainRunnable,
 };
@@ -357,13 +359,13 @@ console.log(JSON.stringify({
     );
     expect(JSON.parse(run(process.execPath, ['entries.mjs'], project))).toEqual({
       modelIsCoreModel: true,
-      required: { anthropic: true, opentelemetry: true, langchain: true },
+      required: { anthropic: true, openai: true, opentelemetry: true, langchain: true },
       runIdSeenByIntegration: true,
     });
   });
 
   it('installs without the optional peer dependencies', () => {
-    for (const peer of ['@langchain/core', '@opentelemetry/api', '@anthropic-ai/sdk']) {
+    for (const peer of ['@langchain/core', '@opentelemetry/api', '@anthropic-ai/sdk', 'openai']) {
       expect(existsSync(join(project, 'node_modules', ...peer.split('/')))).toBe(false);
     }
   });
