@@ -15,3 +15,4 @@ export { abortErrorFor, raceAbort } from '../runnables/cancellation';
 export { mergeScope, normalizeConfig, RunScope } from '../runnables/config';
 export { inheritedScope } from '../runnables/run';
 export { isError, messageOf } from '../tracers/internal/to-json-value';
+export { newRunId } from './run-id';
