@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, type RunScopeOptions } from '../http/internal';
+import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, type RunScopeOptions, type ScopeSettings } from '../http/internal';
 
 /** Options of {@link runScopePlugin}: the request scope's options, given Fastify's `request`. */
 export type FastifyRunScopeOptions = RunScopeOptions<FastifyRequest>;
@@ -11,7 +11,13 @@ const routeErrors = new WeakMap<FastifyRequest, unknown>();
 
 function register(fastify: FastifyInstance, options: FastifyRunScopeOptions, done: (error?: Error) => void): void {
   const own = Object.fromEntries(Object.entries(options).filter(([key]) => !REGISTER_KEYS.includes(key)));
-  const settings = parseScopeOptions<FastifyRequest, []>(own, 'runScopePlugin');
+  let settings: ScopeSettings<FastifyRequest, []>;
+  try {
+    settings = parseScopeOptions<FastifyRequest, []>(own, 'runScopePlugin');
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, hookDone: HookHandlerDoneFunction) => {
     const exchange = new Exchange(settings.flush);
     scopeServerResponse(exchange, settings, request, reply.raw, () => routeErrors.get(request));

@@ -26,7 +26,8 @@ export type HonoRunScopeOptions = RunScopeOptions<Context>;
  */
 export function runScope(options?: HonoRunScopeOptions): MiddlewareHandler {
   const settings = parseScopeOptions<Context, []>(options, 'runScope()');
-  return async function callscopeRunScope(c, next): Promise<void> {
+  return async function callscopeRunScope(context, next): Promise<void> {
+    const c: Context = context;
     const url = new URL(c.req.url);
     c.res = await runFetchExchange(
       settings,

@@ -38,12 +38,12 @@ export function withRunScope<TRequest extends IncomingMessage = IncomingMessage,
   }
   const settings = parseScopeOptions<TRequest, []>(options, 'withRunScope()');
   return function scopedListener(this: unknown, req: TRequest, res: TResponse): Promise<void> {
-    const self = this;
     return new Promise<void>((resolve, reject) => {
       const exchange = new Exchange(settings.flush);
       const fail = (error: unknown): void => {
         exchange.fail(error);
-        reject(error as Error);
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the listener's own error, unchanged
+        reject(error);
       };
       scopeServerResponse(exchange, settings, req, res);
       startRequestRun(
@@ -54,7 +54,7 @@ export function withRunScope<TRequest extends IncomingMessage = IncomingMessage,
         () => {
           let result: unknown;
           try {
-            result = listener.call(self, req, res);
+            result = listener.call(this, req, res);
           } catch (error) {
             fail(error);
             return;

@@ -3,7 +3,6 @@ import {
   AbortError,
   AsyncCallbackHandler,
   awaitAllCallbacks,
-  BaseCallbackHandler,
   configure,
   FakeChatModel,
   getCurrentConfig,
@@ -69,15 +68,10 @@ export class RequestRecord {
 
   constructor() {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
-    const record = this;
-    const watcher = new (class RootWatcher extends BaseCallbackHandler {
-      override handleChainEnd(_outputs: ChainValues, runId: string): void {
-        record.rootEnded(runId);
-      }
-      override handleChainError(_error: unknown, runId: string): void {
-        record.rootEnded(runId);
-      }
-    })();
+    const watcher = {
+      handleChainEnd: (_outputs: ChainValues, runId: string): void => this.rootEnded(runId),
+      handleChainError: (_error: unknown, runId: string): void => this.rootEnded(runId),
+    };
     this.handlers = [this.collector, this.invariant, watcher];
   }
 
@@ -167,6 +161,8 @@ export async function streamChat(id: string, hold: boolean, write: (event: strin
   if (signal === undefined) throw new Error('streamChat: no request run is active in the route');
   let first = true;
   const writer = {
+    // The response is made of these tokens: always delivered before the model goes on, whatever `configure` says.
+    awaitHandlers: true,
     handleLLMNewToken: async (token: string): Promise<void> => {
       await write(`data: ${JSON.stringify(token)}\n\n`);
       if (hold && first) {

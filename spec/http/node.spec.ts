@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { ConfigError, RunnableLambda } from '../../lib';
 import { withRunScope } from '../../lib/http';
-import { describeRequestScope, failRoute, HOLD_HEADER, ID_HEADER, ServerState, streamChat, type ScopeRequest } from '../helpers/http-pipeline';
+import { describeRequestScope, failRoute, HOLD_HEADER, ID_HEADER, type ServerState, streamChat, type ScopeRequest } from '../helpers/http-pipeline';
 import { listen } from '../helpers/listen';
 import { useOpenTelemetry } from '../helpers/opentelemetry';
 
@@ -38,6 +38,10 @@ async function start(state: ServerState, scope: ScopeRequest) {
   return listen(server);
 }
 
+function voidListener(listener: (req: IncomingMessage, res: ServerResponse) => Promise<void>) {
+  return (req: IncomingMessage, res: ServerResponse): void => void listener(req, res);
+}
+
 describe('withRunScope (node:http)', () => {
   describeRequestScope(start, otel);
 
@@ -51,12 +55,12 @@ describe('withRunScope (node:http)', () => {
     const inner = RunnableLambda.from(() => 'ok', { name: 'inner' });
     const server = await listen(
       http.createServer(
-        withRunScope(
+        voidListener(withRunScope(
           async (_req, res) => {
             res.end(await inner.invoke(undefined));
           },
           { handlers: () => [probe], runName: (req) => `route ${req.url}`, tags: ['http'], metadata: (req) => ({ agent: req.headers['user-agent'] ?? '' }) },
-        ),
+        )),
       ),
     );
     try {

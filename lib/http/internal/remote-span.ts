@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CallbackManager, Callbacks } from '../../index';
 import { tryLoadOpenTelemetry } from '../../opentelemetry/internal/api';
-import { remoteSpanContextOf, type RunContextCarrier } from '../../opentelemetry/propagation';
+import { remoteSpanContextOf } from '../../opentelemetry/propagation';
 
 /**
  * Calls `run` so that a request from a caller that sent a `traceparent` but no callscope run id (any
@@ -13,7 +13,7 @@ import { remoteSpanContextOf, type RunContextCarrier } from '../../opentelemetry
  */
 export function withRemoteSpan<T>(headers: IncomingHttpHeaders | Headers, callbacks: Callbacks | undefined, run: () => T): T {
   if ((callbacks as CallbackManager | undefined)?.parentRunId !== undefined) return run();
-  const spanContext = remoteSpanContextOf(headers as RunContextCarrier);
+  const spanContext = remoteSpanContextOf(headers);
   if (spanContext === undefined) return run();
   const api = tryLoadOpenTelemetry();
   if (api === undefined) return run();

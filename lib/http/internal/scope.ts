@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import {
   bindToCurrentContext,
-  CallbackManager,
+  type CallbackManager,
   ConfigError,
   flushCallbacks,
   Runnable,
@@ -116,7 +116,7 @@ export function parseScopeOptions<TRequest, TExtra extends unknown[]>(
   return {
     handlers: handlers as ScopeSettings<TRequest, TExtra>['handlers'],
     runName: runName as ScopeSettings<TRequest, TExtra>['runName'],
-    tags: tags === undefined ? undefined : Object.freeze([...(tags as string[])]),
+    tags: tags === undefined ? undefined : Object.freeze([...(tags)]),
     metadata: metadata as ScopeSettings<TRequest, TExtra>['metadata'],
     propagate: propagate === true,
     flush: (flush as FlushMode | undefined) ?? 'before-response',
@@ -280,7 +280,7 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
   let callbacks: readonly CallbackHandlerLike[] | CallbackManager = handlers as readonly CallbackHandlerLike[];
   let tags = settings.tags;
   if (settings.propagate) {
-    const extracted = extractRunContext(facts.headers as Record<string, string | string[] | undefined>, { handlers: callbacks as CallbackHandlerLike[] });
+    const extracted = extractRunContext(facts.headers, { handlers: callbacks });
     callbacks = extracted.callbacks;
     if (extracted.tags !== undefined) tags = [...new Set([...extracted.tags, ...(tags ?? [])])];
     if (extracted.metadata !== undefined) metadata = { ...extracted.metadata, ...metadata };
@@ -333,6 +333,7 @@ export function scopeServerResponse<TRequest>(
   res.once('close', () => {
     if (!res.writableFinished) exchange.abort();
   });
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with `this` (the response) below
   const end = res.end as (...args: unknown[]) => ServerResponse;
   let ending = false;
   res.end = function endAfterRun(this: ServerResponse, ...args: unknown[]): ServerResponse {
@@ -440,7 +441,7 @@ export async function runFetchExchange<TRequest, TExtra extends unknown[]>(
         return;
       }
       if (step.done !== true) {
-        controller.enqueue(step.value);
+        controller.enqueue(step.value as Uint8Array);
         return;
       }
       exchange.finish(response.status);
