@@ -21,6 +21,7 @@ import { ROOT } from './harness/worker';
 import { concurrent } from './scenarios/concurrent';
 import { deep20 } from './scenarios/deep-20';
 import { fanOut } from './scenarios/fan-out';
+import { httpScope } from './scenarios/http';
 import { importTime } from './scenarios/import';
 import { memory } from './scenarios/memory';
 import { nested3 } from './scenarios/nested-3';
@@ -28,7 +29,7 @@ import { noHandler } from './scenarios/no-handler';
 import { tokens } from './scenarios/tokens';
 import { readSettings, type BenchSizes } from './settings';
 
-const SCENARIOS: readonly Scenario<BenchSizes>[] = [nested3, noHandler, deep20, fanOut, tokens, concurrent, memory, importTime];
+const SCENARIOS: readonly Scenario<BenchSizes>[] = [nested3, noHandler, deep20, fanOut, tokens, concurrent, memory, importTime, httpScope];
 const RESULTS_FILE = path.join(ROOT, 'bench', 'RESULTS.md');
 
 async function main(): Promise<void> {
