@@ -5,7 +5,8 @@
  * `OpenTelemetryTracer` (the SDK's in-memory exporter behind a BatchSpanProcessor, counted and emptied
  * every second so that it does not hold spans). Every request's runs carry its `x-request-id` as metadata.
  *
- * It talks to the driver over IPC: it sends `{ port }` once listening, answers `{ type: 'rss' }` with its RSS,
+ * It talks to the driver over IPC: it sends `{ port }` once listening, answers `{ type: 'rss' }` with its RSS
+ * (after a forced collection when started with `--expose-gc`, as the driver does),
  * and on `{ type: 'drain' }` waits for every background event, closes the JSONL file and answers with its
  * counts.
  */
@@ -87,7 +88,11 @@ async function main(): Promise<void> {
   send({ type: 'listening', port: (server.address() as AddressInfo).port });
 
   process.on('message', (command: SoakCommand) => {
-    if (command.type === 'rss') send({ type: 'rss', rss: process.memoryUsage().rss });
+    if (command.type === 'rss') {
+      // After a full collection, so a sample shows what is retained rather than garbage not yet collected.
+      (globalThis as { gc?: () => void }).gc?.();
+      send({ type: 'rss', rss: process.memoryUsage().rss });
+    }
     else {
       void (async () => {
         server.close();
