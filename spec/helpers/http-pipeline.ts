@@ -408,6 +408,20 @@ export function describeRequestScope(start: StartServer, otel: OpenTelemetryHarn
       });
     });
 
+    it("'before-response' also holds the response for a request that continues a caller's run (propagate: true)", async () => {
+      const state = new ServerState();
+      const log: string[] = [];
+      state.extraHandlers = [new SlowRecorder(log, () => Promise.resolve())];
+      await withServer({ flush: 'before-response', propagate: true }, state, async (server) => {
+        // A caller's run id in baggage makes the request run a child of a run in another process.
+        const baggage = 'callscope.run_id=01a20c52-477b-708f-923a-cd495cc84423';
+        const reply = await getChat(server.origin, 'flushed-remote', { baggage });
+        log.push('client read the whole response');
+        expect(sseTokens(reply.body)).toEqual(tokensFor('flushed-remote'));
+        expect(log).toEqual(['model end delivered', 'request run end delivered', 'client read the whole response']);
+      });
+    });
+
     it("'none' lets the response complete while a handler still holds the request's events", async () => {
       const state = new ServerState();
       const log: string[] = [];
