@@ -4,9 +4,10 @@ import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, type
 /** Options of {@link runScope}: the request scope's options, given Express's `Request`. */
 export type ExpressRunScopeOptions = RunScopeOptions<Request>;
 
-// Express's router (`router` 2.3 and later, in Express 5.2+) remembers on the request, under this registered
+// Express's router (its `router` dependency, from 2.3) remembers on the request, under this registered
 // symbol, every error passed to `next(err)`, thrown by a handler or rejected by its promise: the error its
-// error handling receives. Read when the response ends, it is the route's error, unchanged.
+// error handling receives. Read when the response ends, it is the route's error, unchanged. With an older
+// router nothing is recorded, and the run ends with the response's status instead.
 const ROUTER_ERRORS = Symbol.for('router.tracing.publishedErrors');
 
 function routeError(req: Request): unknown {
