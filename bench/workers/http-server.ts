@@ -34,7 +34,8 @@ function load<T>(entry: 'index' | 'http' | 'express'): T {
   return require(file) as T;
 }
 
-async function serve({ framework, scoped }: HttpServerVariant): Promise<http.Server> {
+/** Starts one server on 127.0.0.1, port 0. Smoke runs call it in the bench process itself. */
+export async function serve({ framework, scoped }: HttpServerVariant): Promise<http.Server> {
   const { getCurrentConfig } = load<typeof Core>('index');
   const answer = (res: http.ServerResponse): void => {
     if (scoped && getCurrentConfig() === undefined) res.statusCode = 500;
@@ -70,7 +71,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
