@@ -11,6 +11,10 @@ export const ENTRY_POINTS = {
   anthropic: 'lib/anthropic/index.ts',
   langchain: 'lib/langchain/index.ts',
   openai: 'lib/openai/index.ts',
+  http: 'lib/http/index.ts',
+  express: 'lib/express/index.ts',
+  fastify: 'lib/fastify/index.ts',
+  hono: 'lib/hono/index.ts',
 } as const;
 
 // One CommonJS build of all entry points with code splitting: the core's modules live in shared chunks

@@ -12,7 +12,7 @@
 // First: LangChain reads its background-callbacks switch from the environment.
 import { measuredBuild } from './target';
 import './pipelines/langchain-env';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describeEnvironment, loadAverage, machineBusy, type RunEnvironment } from './harness/environment';
 import { renderMarkdown, renderScenarioMarkdown, renderScenarioText, renderText, verdict, type Scenario, type ScenarioReport, type Table } from './harness/report';
@@ -21,6 +21,7 @@ import { ROOT } from './harness/worker';
 import { concurrent } from './scenarios/concurrent';
 import { deep20 } from './scenarios/deep-20';
 import { fanOut } from './scenarios/fan-out';
+import { httpScope } from './scenarios/http';
 import { importTime } from './scenarios/import';
 import { memory } from './scenarios/memory';
 import { nested3 } from './scenarios/nested-3';
@@ -29,8 +30,9 @@ import { parallel } from './scenarios/parallel';
 import { tokens } from './scenarios/tokens';
 import { traceableScenario } from './scenarios/traceable';
 import { readSettings, type BenchSizes } from './settings';
+import { SOAK_END, SOAK_START } from './soak-section';
 
-const SCENARIOS: readonly Scenario<BenchSizes>[] = [nested3, noHandler, deep20, fanOut, parallel, tokens, traceableScenario, concurrent, memory, importTime];
+const SCENARIOS: readonly Scenario<BenchSizes>[] = [nested3, noHandler, deep20, fanOut, parallel, tokens, traceableScenario, concurrent, memory, importTime, httpScope];
 const RESULTS_FILE = path.join(ROOT, 'bench', 'RESULTS.md');
 
 async function main(): Promise<void> {
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
     console.log(`\n${path.relative(ROOT, RESULTS_FILE)} not written: ${settings.smoke ? 'smoke run' : 'not every scenario ran'}.`);
     return;
   }
-  writeFileSync(RESULTS_FILE, resultsMarkdown(environment, ending, reports));
+  writeFileSync(RESULTS_FILE, resultsMarkdown(environment, ending, reports) + keptSoakSection());
   console.log(`\nWrote ${path.relative(ROOT, RESULTS_FILE)}.`);
 }
 
@@ -97,6 +99,14 @@ function summaryTable(reports: readonly ScenarioReport[]): Table {
     headers: ['scenario', 'target', 'observed', 'result'],
     rows: reports.flatMap((report) => report.targets.map((check) => [report.name, check.target, check.observed, verdict(check.pass)])),
   };
+}
+
+/** The soak section `npm run soak` recorded in RESULTS.md (between its markers), kept when the file is rewritten. */
+function keptSoakSection(): string {
+  const previous = existsSync(RESULTS_FILE) ? readFileSync(RESULTS_FILE, 'utf8') : '';
+  const start = previous.indexOf(SOAK_START);
+  const end = previous.indexOf(SOAK_END);
+  return start === -1 || end < start ? '' : `\n${previous.slice(start, end + SOAK_END.length)}\n`;
 }
 
 function resultsMarkdown(environment: RunEnvironment, ending: RunEnding, reports: readonly ScenarioReport[]): string {

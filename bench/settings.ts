@@ -39,6 +39,14 @@ export interface BenchSizes {
   readonly memory: { readonly invokes: number; readonly warmup: number };
   /** Fresh processes timing the import. */
   readonly importRounds: number;
+  /** The http scenario: autocannon load per variant, by time (or by request count in smoke mode). */
+  readonly http: {
+    readonly rounds: number;
+    readonly connections: number;
+    readonly durationSeconds: number;
+    /** When set, each measurement sends this many requests instead of running for `durationSeconds`. */
+    readonly amount: number | undefined;
+  };
 }
 
 const FULL: BenchSizes = {
@@ -51,6 +59,7 @@ const FULL: BenchSizes = {
   concurrent: { runs: 10_000, rounds: 3 },
   memory: { invokes: 1_000_000, warmup: 20_000 },
   importRounds: 5,
+  http: { rounds: 3, connections: 50, durationSeconds: 5, amount: undefined },
 };
 
 const SMOKE: BenchSizes = {
@@ -63,6 +72,7 @@ const SMOKE: BenchSizes = {
   concurrent: { runs: 100, rounds: 1 },
   memory: { invokes: 2_000, warmup: 200 },
   importRounds: 1,
+  http: { rounds: 1, connections: 5, durationSeconds: 1, amount: 50 },
 };
 
 /** What the command line and environment asked for. */

@@ -37,3 +37,4 @@ export {
   type StreamAccumulator,
 } from '../traceable/model-call';
 export { reportedMessage } from '../traceable/reporting-chat-model';
+export { newRunId } from './run-id';

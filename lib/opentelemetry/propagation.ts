@@ -225,6 +225,17 @@ export function extractRunContext(carrier: RunContextCarrier, options: ExtractRu
   return config;
 }
 
+/**
+ * The caller's span from a carrier's `traceparent` (and `tracestate`), or `undefined` when there is none or it
+ * is invalid. For `callscope/http`, whose request scope continues the trace of callers that send no run id.
+ *
+ * @internal
+ */
+export function remoteSpanContextOf(carrier: RunContextCarrier): SpanContext | undefined {
+  const traceparent = getHeader(carrier, 'traceparent');
+  return traceparent === undefined ? undefined : parseTraceparent(traceparent, getHeader(carrier, 'tracestate'));
+}
+
 /** The span to propagate: the run's own, else the one active in OpenTelemetry's context. */
 function currentSpanContext(runId: string | undefined): SpanContext | undefined {
   const runSpan = runId === undefined ? undefined : openRunSpans.get(runId);

@@ -301,7 +301,7 @@ describe('the packed package, installed in a fresh project', () => {
   it('ships only dist/, the README and package.json', () => {
     const paths = packed.map((file) => file.path).sort();
     expect(paths.filter((path) => !path.startsWith('dist/'))).toEqual(['README.md', 'package.json']);
-    for (const entry of ['index', 'opentelemetry', 'anthropic', 'langchain', 'openai']) {
+    for (const entry of ['index', 'opentelemetry', 'anthropic', 'langchain', 'openai', 'http', 'express', 'fastify', 'hono']) {
       expect(paths).toEqual(
         expect.arrayContaining([`dist/${entry}.cjs`, `dist/${entry}.d.mts`, `dist/${entry}.d.ts`, `dist/${entry}.mjs`]),
       );

@@ -1,0 +1,125 @@
+import autocannon from 'autocannon';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import type { Scenario, ScenarioReport } from '../harness/report';
+import { formatCount, formatRatio, median, plural } from '../harness/stats';
+import { ROOT } from '../harness/worker';
+import type { BenchSizes } from '../settings';
+import type { AddressInfo } from 'node:net';
+import { serve, type HttpServerVariant } from '../workers/http-server';
+
+const TARGET_RATIO = 0.9;
+
+const VARIANTS: readonly (HttpServerVariant & { readonly label: string })[] = [
+  { framework: 'node:http', scoped: false, label: 'node:http' },
+  { framework: 'node:http', scoped: true, label: 'node:http + withRunScope' },
+  { framework: 'express', scoped: false, label: 'Express 5' },
+  { framework: 'express', scoped: true, label: 'Express 5 + runScope' },
+];
+
+/** Starts bench/workers/http-server.ts with one server per variant; resolves with their URLs and a stop function. */
+async function startServers(variants: readonly HttpServerVariant[]): Promise<{ urls: string[]; stop: () => Promise<void> }> {
+  const script = path.join(ROOT, 'bench', 'workers', 'http-server.ts');
+  const input = { variants: variants.map(({ framework, scoped }) => ({ framework, scoped })) };
+  const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(input)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = once(child, 'exit');
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      if (stdout.includes('\n')) resolve((JSON.parse(stdout.split('\n')[0] as string) as { ports: number[] }).ports);
+    });
+    void exited.then(() => reject(new Error(`http-server worker exited before listening:\n${stderr}`)));
+  });
+  return {
+    urls: ports.map((port) => `http://127.0.0.1:${port}/`),
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+/** Requests per second of one autocannon run against `url`; throws if any response failed. */
+async function load(url: string, sizes: BenchSizes['http']): Promise<number> {
+  const result = await autocannon({
+    url,
+    connections: sizes.connections,
+    ...(sizes.amount === undefined ? { duration: sizes.durationSeconds } : { amount: sizes.amount }),
+  });
+  if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
+    throw new Error(`${url}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx responses.`);
+  }
+  return result.requests.total / (result.duration || 1);
+}
+
+/** http: requests per second of a trivial route with and without the request scope, node:http and Express. */
+export const httpScope: Scenario<BenchSizes> = {
+  name: 'http',
+  async run(sizes): Promise<ScenarioReport> {
+    const rates = new Map<string, number[]>(VARIANTS.map((variant) => [variant.label, []]));
+    if (sizes.http.amount !== undefined) {
+      // Smoke: every variant in this process (no process to start), one short load each; only that it runs
+      // and that every response is a 2xx.
+      for (const variant of VARIANTS) {
+        const server = await serve(variant);
+        try {
+          rates.get(variant.label)?.push(await load(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, sizes.http));
+        } finally {
+          server.closeAllConnections();
+          server.close();
+        }
+      }
+    }
+    for (let round = 0; sizes.http.amount === undefined && round < sizes.http.rounds; round++) {
+      // Alternate which variant of each pair goes first, so warming up and drift do not favour one. Each variant
+      // has a process of its own: an AsyncLocalStorage in use slows every promise of its process, scoped or not.
+      const order = round % 2 === 0 ? VARIANTS : [VARIANTS[1], VARIANTS[0], VARIANTS[3], VARIANTS[2]];
+      for (const variant of order as typeof VARIANTS) {
+        const server = await startServers([variant]);
+        const url = server.urls[0] as string;
+        try {
+          await load(url, { ...sizes.http, durationSeconds: 1 }); // warm-up
+          rates.get(variant.label)?.push(await load(url, sizes.http));
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+    const medianOf = (label: string): number => median(rates.get(label) ?? []);
+    const pairs = [
+      { name: 'node:http', plain: medianOf('node:http'), scoped: medianOf('node:http + withRunScope') },
+      { name: 'Express 5', plain: medianOf('Express 5'), scoped: medianOf('Express 5 + runScope') },
+    ];
+    const measured = sizes.http.amount === undefined ? `${sizes.http.durationSeconds} s` : `${formatCount(sizes.http.amount)} requests`;
+    return {
+      name: 'http',
+      description:
+        `A trivial route (\`GET /\` → \`ok\`) served on 127.0.0.1 by a server process of its own, loaded by autocannon (${sizes.http.connections} connections, ` +
+        `${measured} per measurement after a warm-up) from the bench process; with and without callscope's request scope (no handlers: the cost of the scope itself), ` +
+        `${plural(sizes.http.rounds, 'round')}, alternating order; medians of requests per second.`,
+      tables: [
+        {
+          headers: ['server', 'requests/s (median)', 'each round'],
+          rows: VARIANTS.map((variant) => [
+            variant.label,
+            formatCount(medianOf(variant.label)),
+            (rates.get(variant.label) ?? []).map((rate) => formatCount(rate)).join(', '),
+          ]),
+        },
+      ],
+      targets: pairs.map((pair) => ({
+        target: `http: ${pair.name} with the scope at least ${TARGET_RATIO}× the requests/s without it`,
+        observed: `${formatRatio(pair.scoped / pair.plain)} (${formatCount(pair.scoped)} vs ${formatCount(pair.plain)} requests/s)`,
+        pass: pair.scoped / pair.plain >= TARGET_RATIO,
+      })),
+      notes: [
+        'With the scope the route answers 500 unless the request run is active in its context; every measurement had no errors and only 2xx responses, so every request ran in its run.',
+        'Client and server share the machine: on 2 cores, autocannon takes one. The ratio, from the same rounds, is the figure to read.',
+      ],
+    };
+  },
+};

@@ -1,0 +1,459 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import {
+  bindToCurrentContext,
+  type CallbackManager,
+  ConfigError,
+  flushCallbacks,
+  Runnable,
+  type CallbackHandlerLike,
+  type RunnableConfig,
+} from '../../index';
+import { describeValue, newRunId } from '../../internal/for-integrations';
+import { extractRunContext } from '../../opentelemetry/propagation';
+import { withRemoteSpan } from './remote-span';
+
+/**
+ * When a request's background events (`configure({ callbacks: 'background' })`, or handlers with
+ * `awaitHandlers: false`) are delivered, relative to its response:
+ *
+ * - `'before-response'`: before the response's last byte leaves (the response is held until they are);
+ * - `'after-response'`: after the response has ended, without holding it (hand the wait to the platform with
+ *   `waitUntil`);
+ * - `'none'`: callscope does not wait for them per request (they are delivered in the background anyway).
+ */
+export type FlushMode = 'before-response' | 'after-response' | 'none';
+
+/**
+ * Options of the request scope, the same for every adapter: `withRunScope` and `withRunScopeFetch`
+ * (`callscope/http`), `runScope` (`callscope/express`, `callscope/hono`) and `runScopePlugin`
+ * (`callscope/fastify`). `TRequest` is what the adapter hands to the functions below: Node's
+ * `IncomingMessage`, a fetch `Request`, Express's `Request`, Fastify's `FastifyRequest`, Hono's `Context`.
+ */
+export interface RunScopeOptions<TRequest, TExtra extends unknown[] = []> {
+  /**
+   * The handlers of this request's runs: a token stream back to this client, a tracer with the user's id.
+   * Called once per request. @default no handlers
+   */
+  handlers?: (request: TRequest) => readonly CallbackHandlerLike[];
+  /** The name of the request's run. @default `'METHOD /path'`, e.g. `'POST /chat'` (the query left out) */
+  runName?: (request: TRequest) => string;
+  /** Tags of the request's run and every run below it. @default [] */
+  tags?: readonly string[];
+  /** Metadata of the request's run and every run below it. Called once per request. @default {} */
+  metadata?: (request: TRequest) => Record<string, unknown>;
+  /**
+   * Continue the caller's run tree and trace from the request's `traceparent` and `baggage` headers, as
+   * `extractRunContext` (`callscope/opentelemetry`) does; a `traceparent` from a caller that is not callscope
+   * (no run id in `baggage`) still makes the request's span a child of the caller's span. Headers are
+   * untrusted input: a malformed one is ignored, never fails the request. @default false
+   */
+  propagate?: boolean;
+  /** When the request's background events are delivered, see {@link FlushMode}. @default 'before-response' */
+  flush?: FlushMode;
+  /**
+   * Hands the request's pending work to the platform, such as a Worker's `ctx.waitUntil` or Vercel's
+   * `waitUntil`: called once per request, before the response is returned, with a promise that resolves when
+   * the request's run has ended and (unless `flush` is `'none'`) its background events are delivered. It
+   * also receives the request (and, for `withRunScopeFetch`, the handler's other arguments, so a Worker's
+   * `ctx` can be reached). @default none
+   */
+  waitUntil?: (pending: Promise<void>, request: TRequest, ...extra: TExtra) => void;
+}
+
+/** The validated options. */
+export interface ScopeSettings<TRequest, TExtra extends unknown[]> {
+  readonly handlers: ((request: TRequest) => readonly CallbackHandlerLike[]) | undefined;
+  readonly runName: ((request: TRequest) => string) | undefined;
+  readonly tags: readonly string[] | undefined;
+  readonly metadata: ((request: TRequest) => Record<string, unknown>) | undefined;
+  readonly propagate: boolean;
+  readonly flush: FlushMode;
+  readonly waitUntil: ((pending: Promise<void>, request: TRequest, ...extra: TExtra) => void) | undefined;
+}
+
+const OPTION_KEYS = ['handlers', 'runName', 'tags', 'metadata', 'propagate', 'flush', 'waitUntil'] as const;
+const FLUSH_MODES: readonly FlushMode[] = ['before-response', 'after-response', 'none'];
+
+function invalid(where: string, field: string, received: unknown, expected: string): ConfigError {
+  return new ConfigError(field, received, `Expected \`${field}\` in ${where} options to be ${expected}, got ${describeValue(received)}.`, {
+    code: 'INVALID_ARGUMENT',
+  });
+}
+
+/**
+ * Validates the options of an adapter.
+ *
+ * @param where - how the adapter is named in messages, e.g. `'withRunScope()'`.
+ * @param ignored - option keys the framework itself adds (Fastify's `prefix`), skipped.
+ * @throws {@link ConfigError} naming the first bad or unknown option.
+ */
+export function parseScopeOptions<TRequest, TExtra extends unknown[]>(
+  options: unknown,
+  where: string,
+  ignored: readonly string[] = [],
+): ScopeSettings<TRequest, TExtra> {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError('options', options, `Expected ${where} options to be an object, got ${describeValue(options)}.`, { code: 'INVALID_ARGUMENT' });
+  }
+  const record = options as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(key) && !ignored.includes(key)) {
+      throw new ConfigError(key, record[key], `Unknown option \`${key}\` in ${where} options; expected only: ${OPTION_KEYS.join(', ')}.`, {
+        code: 'INVALID_ARGUMENT',
+      });
+    }
+  }
+  const { handlers, runName, tags, metadata, propagate, flush, waitUntil } = record;
+  for (const [field, value] of [['handlers', handlers], ['runName', runName], ['metadata', metadata], ['waitUntil', waitUntil]] as const) {
+    if (value !== undefined && typeof value !== 'function') throw invalid(where, field, value, 'a function');
+  }
+  if (tags !== undefined && !(Array.isArray(tags) && tags.every((tag) => typeof tag === 'string'))) throw invalid(where, 'tags', tags, 'an array of strings');
+  if (propagate !== undefined && typeof propagate !== 'boolean') throw invalid(where, 'propagate', propagate, 'a boolean');
+  if (flush !== undefined && !FLUSH_MODES.includes(flush as FlushMode)) {
+    throw invalid(where, 'flush', flush, `one of ${FLUSH_MODES.map((mode) => `'${mode}'`).join(', ')}`);
+  }
+  return {
+    handlers: handlers as ScopeSettings<TRequest, TExtra>['handlers'],
+    runName: runName as ScopeSettings<TRequest, TExtra>['runName'],
+    tags: tags === undefined ? undefined : Object.freeze([...(tags)]),
+    metadata: metadata as ScopeSettings<TRequest, TExtra>['metadata'],
+    propagate: propagate === true,
+    flush: (flush as FlushMode | undefined) ?? 'before-response',
+    waitUntil: waitUntil as ScopeSettings<TRequest, TExtra>['waitUntil'],
+  };
+}
+
+/** What a request run is told about the request, whatever the framework. */
+export interface RequestFacts {
+  readonly method: string;
+  /** Path and query, as the request line has it: `/chat?x=1`. */
+  readonly url: string;
+  /** The headers, read only when `propagate` is set. */
+  readonly headers: IncomingHttpHeaders | Headers;
+}
+
+/** The input of a request's run. */
+export interface RequestRunInput {
+  readonly method: string;
+  readonly url: string;
+}
+
+/** The output of a request's run. */
+export interface RequestRunOutput {
+  readonly status: number;
+}
+
+function noop(): void {}
+
+function callThrough<T>(fn: () => T): T {
+  return fn();
+}
+
+/** The reason the signal of a request whose client went away aborts with. */
+export function clientGone(): Error {
+  const error = new Error('The client disconnected before the response ended.');
+  error.name = 'ClientDisconnectedError';
+  return error;
+}
+
+/**
+ * One request's root run. Its body calls the adapter's continuation (the route, `next()`, a hook's `done()`)
+ * inside the run's context, then stays open until the adapter says how the request ended: `finish(status)`,
+ * `fail(error)`, or `abort()` when the client went away.
+ */
+export class Exchange {
+  readonly runId: string = newRunId();
+  readonly controller = new AbortController();
+  /** Settles (never rejects) when the request's run has ended and its end or error event was emitted. */
+  ended: Promise<void> = Promise.resolve();
+  /** Runs `fn` in the request run's context; until the run's body starts, in the caller's. */
+  inRun: <T>(fn: () => T) => T = callThrough;
+  /** Whether the run's body (the route) has started. */
+  entered = false;
+  private settled = false;
+  private resolveOutcome: (output: RequestRunOutput) => void = noop;
+  private rejectOutcome: (error: unknown) => void = noop;
+  private readonly outcome: Promise<RequestRunOutput>;
+
+  /** The adapter's continuation, set by {@link startRequestRun}. */
+  body: () => void = noop;
+
+  constructor(private readonly flushMode: FlushMode) {
+    this.outcome = new Promise<RequestRunOutput>((resolve, reject) => {
+      this.resolveOutcome = resolve;
+      this.rejectOutcome = reject;
+    });
+    // Settled before the run may look at it (an aborted run never does): never an unhandled rejection.
+    this.outcome.catch(noop);
+  }
+
+  /** The run's body: starts the route in the run's context. */
+  enter(): Promise<RequestRunOutput> {
+    this.entered = true;
+    this.inRun = bindToCurrentContext(callThrough);
+    this.body();
+    return this.outcome;
+  }
+
+  /** The response ended with `status`: the run ends with `{ status }`. */
+  finish(status: number): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolveOutcome({ status });
+  }
+
+  /** The route failed: the run ends with an error event for `error`. */
+  fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.rejectOutcome(error);
+  }
+
+  /** The client went away before the response ended: the run tree is cancelled, with an `AbortError`. */
+  abort(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.controller.abort(clientGone());
+  }
+
+  /** Whether the outcome of the request is decided (finished, failed or aborted). */
+  get decided(): boolean {
+    return this.settled;
+  }
+
+  /** Resolves when the run has ended and, unless the flush mode is `'none'`, its background events are delivered. */
+  flushed(): Promise<void> {
+    if (this.flushMode === 'none') return this.ended;
+    return this.ended.then(() => flushCallbacks(this.runId));
+  }
+}
+
+/** The runnable of one request's root run: a `chain` run whose body is the route. */
+class RequestRunnable extends Runnable<RequestRunInput, RequestRunOutput> {
+  constructor(
+    name: string,
+    private readonly exchange: Exchange,
+  ) {
+    super(name);
+  }
+
+  override _invoke(): Promise<RequestRunOutput> {
+    return this.exchange.enter();
+  }
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** The config of a request's run. @throws {@link ConfigError} when an option's function returns a bad value. */
+function requestConfig<TRequest, TExtra extends unknown[]>(
+  settings: ScopeSettings<TRequest, TExtra>,
+  request: TRequest,
+  facts: RequestFacts,
+  exchange: Exchange,
+): RunnableConfig & { runName: string } {
+  const handlers = settings.handlers === undefined ? [] : settings.handlers(request);
+  if (!Array.isArray(handlers)) {
+    throw new ConfigError('handlers', handlers, `Expected the \`handlers\` option to return an array of handlers, got ${describeValue(handlers)}.`, {
+      code: 'INVALID_ARGUMENT',
+    });
+  }
+  let metadata = settings.metadata === undefined ? undefined : settings.metadata(request);
+  if (metadata !== undefined && !isPlainObject(metadata)) {
+    throw new ConfigError('metadata', metadata, `Expected the \`metadata\` option to return a plain object, got ${describeValue(metadata)}.`, {
+      code: 'INVALID_ARGUMENT',
+    });
+  }
+  const runName = settings.runName === undefined ? `${facts.method} ${pathOf(facts.url)}` : settings.runName(request);
+  if (typeof runName !== 'string' || runName.length === 0) {
+    throw new ConfigError('runName', runName, `Expected the \`runName\` option to return a non-empty string, got ${describeValue(runName)}.`, {
+      code: 'INVALID_ARGUMENT',
+    });
+  }
+  let callbacks: readonly CallbackHandlerLike[] | CallbackManager = handlers as readonly CallbackHandlerLike[];
+  let tags = settings.tags;
+  if (settings.propagate) {
+    const extracted = extractRunContext(facts.headers, { handlers: callbacks });
+    callbacks = extracted.callbacks;
+    if (extracted.tags !== undefined) tags = [...new Set([...extracted.tags, ...(tags ?? [])])];
+    if (extracted.metadata !== undefined) metadata = { ...extracted.metadata, ...metadata };
+  }
+  const config: RunnableConfig & { runName: string } = { callbacks, runName, runId: exchange.runId, signal: exchange.controller.signal };
+  if (tags !== undefined) config.tags = tags;
+  if (metadata !== undefined) config.metadata = metadata;
+  return config;
+}
+
+/**
+ * Starts the root run of one request. `body` runs inside the run (in its context), possibly before this
+ * returns; `onUnstarted` is told when the run ended before its body could start (a `raiseError` handler
+ * failing the start event, or the client gone already), so the adapter can pass the error on to the framework.
+ *
+ * @throws {@link ConfigError} when an option's function returns a bad value, or whatever it throws.
+ */
+export function startRequestRun<TRequest, TExtra extends unknown[]>(
+  exchange: Exchange,
+  settings: ScopeSettings<TRequest, TExtra>,
+  request: TRequest,
+  facts: RequestFacts,
+  body: () => void,
+  onUnstarted: (error: unknown) => void,
+): void {
+  exchange.body = body;
+  const config = requestConfig(settings, request, facts, exchange);
+  const runnable = new RequestRunnable(config.runName, exchange);
+  const input: RequestRunInput = { method: facts.method, url: facts.url };
+  const run = (): Promise<RequestRunOutput> => runnable.invoke(input, config);
+  const invoked = settings.propagate ? withRemoteSpan(facts.headers, config.callbacks, run) : run();
+  exchange.ended = invoked.then(noop, (error: unknown) => {
+    if (!exchange.entered) onUnstarted(error);
+  });
+}
+
+/**
+ * Ties a request's run to a Node `ServerResponse`: the run ends when the route ends the response
+ * (`res.end()`), with the error `errorOf()` then reports if any; with `'before-response'` the end is held
+ * until the request's background events are delivered; a response closed before it finished (the client
+ * went away) aborts the run.
+ */
+export function scopeServerResponse<TRequest>(
+  exchange: Exchange,
+  settings: ScopeSettings<TRequest, []>,
+  request: TRequest,
+  res: ServerResponse,
+  errorOf?: () => unknown,
+): void {
+  res.once('close', () => {
+    if (!res.writableFinished) exchange.abort();
+  });
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with `this` (the response) below
+  const end = res.end as (...args: unknown[]) => ServerResponse;
+  let ending = false;
+  res.end = function endAfterRun(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    if (ending) return end.apply(this, args);
+    ending = true;
+    const error = errorOf?.();
+    if (error !== undefined) exchange.fail(error);
+    else exchange.finish(res.statusCode);
+    if (settings.flush === 'before-response') {
+      const flushed = exchange.flushed();
+      void flushed.then(() => end.apply(this, args));
+      settings.waitUntil?.(flushed, request);
+      return this;
+    }
+    const result = end.apply(this, args);
+    settings.waitUntil?.(exchange.flushed(), request);
+    return result;
+  } as ServerResponse['end'];
+}
+
+/**
+ * Runs a fetch-style handler as one request's run and returns its response, whose body (when it has one)
+ * streams inside the run: the run ends when the body has been read to its end (with `'before-response'`,
+ * the stream closes only after the request's background events are delivered), and a reader that cancels
+ * the body, or `signal` aborting (the request's, when its client goes away), aborts the run.
+ *
+ * @param produce - the handler, called inside the run.
+ * @param errorOf - an error the framework caught and turned into the response (Hono's `c.error`).
+ * @throws whatever `produce` throws, after the run has ended with it.
+ */
+export async function runFetchExchange<TRequest, TExtra extends unknown[]>(
+  settings: ScopeSettings<TRequest, TExtra>,
+  request: TRequest,
+  extra: TExtra,
+  facts: RequestFacts,
+  signal: AbortSignal | undefined,
+  produce: () => Promise<Response> | Response,
+  errorOf?: () => unknown,
+): Promise<Response> {
+  let resolveResponse: (response: Response) => void = noop;
+  let rejectResponse: (error: unknown) => void = noop;
+  const responded = new Promise<Response>((resolve, reject) => {
+    resolveResponse = resolve;
+    rejectResponse = reject;
+  });
+  const exchange = new Exchange(settings.flush);
+  let detach = noop;
+  if (signal !== undefined) {
+    if (signal.aborted) exchange.abort();
+    else {
+      const onAbort = (): void => exchange.abort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      detach = () => signal.removeEventListener('abort', onAbort);
+    }
+  }
+  startRequestRun(
+    exchange,
+    settings,
+    request,
+    facts,
+    () => {
+      let result: Promise<Response> | Response;
+      try {
+        result = produce();
+      } catch (error) {
+        exchange.fail(error);
+        rejectResponse(error);
+        return;
+      }
+      Promise.resolve(result).then(resolveResponse, (error: unknown) => {
+        exchange.fail(error);
+        rejectResponse(error);
+      });
+    },
+    rejectResponse,
+  );
+  void exchange.ended.then(detach);
+  const response = await responded;
+  const error = errorOf?.();
+  if (error !== undefined || response.body === null) {
+    if (error !== undefined) exchange.fail(error);
+    else exchange.finish(response.status);
+    const flushed = exchange.flushed();
+    settings.waitUntil?.(flushed, request, ...extra);
+    if (settings.flush === 'before-response') await flushed;
+    return response;
+  }
+  let endOfBody: () => void = noop;
+  // The body's end decides the run; the pending work handed to the platform follows it.
+  const bodyEnded = new Promise<void>((resolve) => {
+    endOfBody = resolve;
+  });
+  settings.waitUntil?.(bodyEnded.then(() => exchange.flushed()), request, ...extra);
+  const reader = response.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      let step: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        // In the run's context: a body produced lazily (a stream's `pull`) runs inside the request's run.
+        step = await exchange.inRun(() => reader.read());
+      } catch (failure) {
+        exchange.fail(failure);
+        endOfBody();
+        controller.error(failure);
+        return;
+      }
+      if (step.done !== true) {
+        controller.enqueue(step.value as Uint8Array);
+        return;
+      }
+      exchange.finish(response.status);
+      endOfBody();
+      if (settings.flush === 'before-response') await exchange.flushed();
+      controller.close();
+    },
+    cancel: async (reason: unknown) => {
+      exchange.abort();
+      endOfBody();
+      await reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+}

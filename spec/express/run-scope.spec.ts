@@ -1,0 +1,110 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import http from 'node:http';
+import { ConfigError, getCurrentConfig, RunCollector, RunnableLambda, type CollectedRun } from '../../lib';
+import { runScope } from '../../lib/express';
+import { describeRequestScope, failRoute, HOLD_HEADER, ID_HEADER, type ServerState, streamChat, type ScopeRequest } from '../helpers/http-pipeline';
+import { listen } from '../helpers/listen';
+import { useOpenTelemetry } from '../helpers/opentelemetry';
+
+const otel = useOpenTelemetry();
+
+function idOf(req: Request): string | undefined {
+  return req.get(ID_HEADER);
+}
+
+async function start(state: ServerState, scope: ScopeRequest) {
+  const app = express();
+  app.use(
+    runScope({
+      handlers: (req) => state.handlersFor(idOf(req)),
+      ...(scope.flush === undefined ? {} : { flush: scope.flush }),
+      ...(scope.propagate === undefined ? {} : { propagate: scope.propagate }),
+      ...(scope.waitUntil ? { waitUntil: state.waitUntil } : {}),
+    }),
+  );
+  app.get('/chat', async (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    await streamChat(idOf(req) ?? 'anonymous', req.get(HOLD_HEADER) === '1', (event) => res.write(event));
+    res.end();
+  });
+  app.get('/fail', async (req) => failRoute(state, idOf(req) ?? 'anonymous'));
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    state.frameworkErrors.set(idOf(req) ?? 'anonymous', error);
+    res.status(500).end();
+  });
+  return listen(http.createServer(app));
+}
+
+/** Runs `body` against an app built by `build`, after `runScope` with a collector for every request. */
+async function withApp(build: (app: express.Express) => void, body: (origin: string) => Promise<void>): Promise<CollectedRun[]> {
+  const collector = new RunCollector();
+  const app = express();
+  app.use(runScope({ handlers: () => [collector] }));
+  build(app);
+  const server = await listen(http.createServer(app));
+  try {
+    await body(server.origin);
+  } finally {
+    await server.close();
+  }
+  return collector.runs;
+}
+
+const step = RunnableLambda.from((where: string) => where, { name: 'step' });
+
+describe('runScope (Express 5)', () => {
+  describeRequestScope(start, otel);
+
+  describe('the request run is active across Express hops', () => {
+    it('in middleware after await, after express.json() parsed the body, and in the route', async () => {
+      const runs = await withApp(
+        (app) => {
+          app.use(async (_req, _res, next) => {
+            await Promise.resolve();
+            await step.invoke('middleware');
+            next();
+          });
+          app.post('/echo', express.json(), async (req, res) => {
+            await step.invoke('route');
+            res.json(req.body);
+          });
+        },
+        async (origin) => {
+          const response = await fetch(`${origin}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 1 }) });
+          expect(await response.json()).toEqual({ a: 1 });
+        },
+      );
+      expect(runs).toHaveLength(1);
+      const root = runs[0] as CollectedRun;
+      expect(root.name).toBe('POST /echo');
+      expect(root.outputs).toEqual({ status: 200 });
+      expect(root.children.map((child) => child.inputs)).toEqual([{ input: 'middleware' }, { input: 'route' }]);
+    });
+
+    it('in the error handler', async () => {
+      const runs = await withApp(
+        (app) => {
+          app.get('/boom', () => {
+            throw new Error('boom');
+          });
+          app.use(async (_error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+            await step.invoke('error handler');
+            res.status(500).send(getCurrentConfig() === undefined ? 'no run' : 'in run');
+          });
+        },
+        async (origin) => {
+          const response = await fetch(`${origin}/boom`);
+          expect(await response.text()).toBe('in run');
+        },
+      );
+      const root = runs[0] as CollectedRun;
+      expect((root.error as Error).message).toBe('boom');
+      expect(root.children.map((child) => child.inputs)).toEqual([{ input: 'error handler' }]);
+    });
+  });
+
+  it('refuses bad options with a ConfigError', () => {
+    expect(() => runScope({ flush: 'always' } as never)).toThrow(ConfigError);
+    expect(() => runScope({ handler: () => [] } as never)).toThrow(expect.objectContaining({ field: 'handler' }));
+  });
+});

@@ -1,0 +1,101 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { ConfigError, RunnableLambda } from '../../lib';
+import { withRunScope } from '../../lib/http';
+import { describeRequestScope, failRoute, HOLD_HEADER, ID_HEADER, type ServerState, streamChat, type ScopeRequest } from '../helpers/http-pipeline';
+import { listen } from '../helpers/listen';
+import { useOpenTelemetry } from '../helpers/opentelemetry';
+
+const otel = useOpenTelemetry();
+
+function idOf(req: IncomingMessage): string | undefined {
+  const id = req.headers[ID_HEADER];
+  return typeof id === 'string' ? id : undefined;
+}
+
+async function route(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const id = idOf(req) ?? 'anonymous';
+  if (req.url === '/fail') await failRoute(state, id);
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  await streamChat(id, req.headers[HOLD_HEADER] === '1', (event) => res.write(event));
+  res.end();
+}
+
+async function start(state: ServerState, scope: ScopeRequest) {
+  const listener = withRunScope((req, res) => route(state, req, res), {
+    handlers: (req) => state.handlersFor(idOf(req)),
+    ...(scope.flush === undefined ? {} : { flush: scope.flush }),
+    ...(scope.propagate === undefined ? {} : { propagate: scope.propagate }),
+    ...(scope.waitUntil ? { waitUntil: state.waitUntil } : {}),
+  });
+  // node:http has no error handling of its own: the returned promise rejecting is what reaches the caller.
+  const server = http.createServer((req, res) => {
+    listener(req, res).catch((error: unknown) => {
+      state.frameworkErrors.set(idOf(req) ?? 'anonymous', error);
+      res.statusCode = 500;
+      res.end();
+    });
+  });
+  return listen(server);
+}
+
+function voidListener(listener: (req: IncomingMessage, res: ServerResponse) => Promise<void>) {
+  return (req: IncomingMessage, res: ServerResponse): void => void listener(req, res);
+}
+
+describe('withRunScope (node:http)', () => {
+  describeRequestScope(start, otel);
+
+  it('names the run with runName and adds tags and metadata', async () => {
+    const seen: { name: string; tags: readonly string[]; metadata: unknown }[] = [];
+    const probe = {
+      handleChainStart: (...args: unknown[]) => {
+        seen.push({ name: args[7] as string, tags: args[4] as string[], metadata: args[5] });
+      },
+    };
+    const inner = RunnableLambda.from(() => 'ok', { name: 'inner' });
+    const server = await listen(
+      http.createServer(
+        voidListener(withRunScope(
+          async (_req, res) => {
+            res.end(await inner.invoke(undefined));
+          },
+          { handlers: () => [probe], runName: (req) => `route ${req.url}`, tags: ['http'], metadata: (req) => ({ agent: req.headers['user-agent'] ?? '' }) },
+        )),
+      ),
+    );
+    try {
+      const response = await fetch(`${server.origin}/x?y=1`, { headers: { 'user-agent': 'spec' } });
+      expect(await response.text()).toBe('ok');
+    } finally {
+      await server.close();
+    }
+    expect(seen).toEqual([
+      { name: 'route /x?y=1', tags: ['http'], metadata: { agent: 'spec' } },
+      { name: 'inner', tags: ['http'], metadata: { agent: 'spec' } },
+    ]);
+  });
+
+  describe('options', () => {
+    it.each([
+      [{ flush: 'sometimes' }, 'flush', "one of 'before-response', 'after-response', 'none'"],
+      [{ handlers: [] }, 'handlers', 'a function'],
+      [{ tags: 'a' }, 'tags', 'an array of strings'],
+      [{ propagate: 'yes' }, 'propagate', 'a boolean'],
+      [{ waitUntil: 1 }, 'waitUntil', 'a function'],
+    ])('refuses %p with a ConfigError naming the field', (options, field, expected) => {
+      const call = () => withRunScope(() => undefined, options as never);
+      expect(call).toThrow(ConfigError);
+      expect(call).toThrow(expect.objectContaining({ field, message: expect.stringContaining(expected) }));
+    });
+
+    it('refuses unknown option keys', () => {
+      expect(() => withRunScope(() => undefined, { flsh: 'none' } as never)).toThrow(
+        expect.objectContaining({ name: 'ConfigError', field: 'flsh', message: expect.stringContaining('Unknown option `flsh`') }),
+      );
+    });
+
+    it('refuses a listener that is not a function', () => {
+      expect(() => withRunScope(42 as never)).toThrow(expect.objectContaining({ name: 'ConfigError', field: 'listener', message: expect.stringContaining('`42` (number)') }));
+    });
+  });
+});
