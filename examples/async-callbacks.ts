@@ -67,7 +67,8 @@ async function main(): Promise<void> {
   // A ConsoleTracer given for this call prints the run's tree once it has ended (durations left out so the
   // output is the same on every run).
   const result = await chat.invoke('Tell me a joke', { callbacks: [new ConsoleTracer({ timings: false })] });
-  console.log(`Result: ${JSON.stringify(result)}`);
+  // The AI message keeps callscope's { role, content } (its toJSON() is LangChain's serialized form).
+  console.log(`Result: ${JSON.stringify({ role: result.role, content: result.content })}`);
 }
 
 main().catch((error: unknown) => {

@@ -107,8 +107,13 @@ main().catch((error: unknown) => {
 //    │        callscope.run_type="llm"
 //    │        callscope.tags=["example"]
 //    │        callscope.metadata.user="ana"
+//    │        callscope.metadata.ls_provider="fake"
+//    │        callscope.metadata.ls_model_name="fake-chat-model"
+//    │        callscope.metadata.ls_model_type="chat"
 //    │        gen_ai.operation.name="chat"
 //    │        gen_ai.request.model="fake-chat-model"
+//    │        gen_ai.system="fake"
+//    │        gen_ai.provider.name="fake"
 //    └─ book  INTERNAL  ERROR: no seats left
 //          callscope.run_type="chain"
 //          callscope.tags=["example"]
