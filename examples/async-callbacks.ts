@@ -67,6 +67,7 @@ async function main(): Promise<void> {
   // A ConsoleTracer given for this call prints the run's tree once it has ended (durations left out so the
   // output is the same on every run).
   const result = await chat.invoke('Tell me a joke', { callbacks: [new ConsoleTracer({ timings: false })] });
+  // The AI message keeps callscope's { role, content } (its toJSON() is LangChain's serialized form).
   console.log(`Result: ${JSON.stringify({ role: result.role, content: result.content })}`);
 }
 
