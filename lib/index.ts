@@ -23,6 +23,7 @@ export type {
   CallbackHandlerMethods,
   CallbackHandlerOptions,
   CallbackManagerOptions,
+  ChainEndFields,
   ChainValues,
   ChatGeneration,
   HandlerMethodName,
@@ -78,8 +79,22 @@ export type {
   ChatMessage,
   ChatModelInput,
   FakeChatModelOptions,
+  LangSmithParams,
   MessageRole,
 } from './models';
+
+// Messages, with LangChain.js's message surface
+export {
+  AIChatMessage,
+  AIChatMessageChunk,
+  BaseMessage,
+  ChatGenerationChunk,
+  HumanMessage,
+  SystemMessage,
+  ToolMessage,
+  toMessages,
+} from './models';
+export type { AIMessageFields, LangChainMessageLike, MessageFields, MessageType, ToolCall, UsageMetadata } from './models';
 
 // LangChain.js interop: a config LangChain.js passes to your function is accepted as a config. The bridge
 // itself (fromLangChain, toLangChain) is the entry point `callscope/langchain`.

@@ -12,7 +12,42 @@ import {
 } from './delivery';
 import type { CallbackHandler, HandlerMethodName } from './handler';
 
+import type { LangChainTracer } from './handler-set';
+
 export { EVENT, HandlerSet, NO_HANDLERS, type EventId } from './handler-set';
+
+/** The hooks a LangChain.js tracer creates its runs with, one per kind of start event. */
+export type TracerHook = '_createRunForChainStart' | '_createRunForToolStart' | '_createRunForChatModelStart' | '_createRunForLLMStart';
+
+/**
+ * Creates the run of a start event in each LangChain.js tracer, synchronously and before any
+ * `handle*Start` call, as LangChain's CallbackManager does: tracers then find the run in `handle*Start` and
+ * do not build it again, and they get what LangChain gives only this hook (the raw tool input object, for
+ * instance). A hook that throws is reported like a failing handler call.
+ */
+export function createTracerRuns(tracers: readonly LangChainTracer[], hook: TracerHook, args: unknown[], runId: string | undefined): void {
+  for (const tracer of tracers) {
+    if (typeof tracer[hook] !== 'function') continue;
+    try {
+      currentBackend().with(undefined, () => tracer[hook]?.(...args));
+    } catch (error) {
+      reportHandlerError(tracer, hookEvent(hook), runId, error);
+    }
+  }
+}
+
+function hookEvent(hook: TracerHook): HandlerMethodName {
+  switch (hook) {
+    case '_createRunForChainStart':
+      return 'handleChainStart';
+    case '_createRunForToolStart':
+      return 'handleToolStart';
+    case '_createRunForChatModelStart':
+      return 'handleChatModelStart';
+    case '_createRunForLLMStart':
+      return 'handleLLMStart';
+  }
+}
 
 /**
  * Delivers one event to `listeners`, in registration order, outside any run's context (a runnable invoked

@@ -68,15 +68,27 @@ export class HandlerSet {
   /** The handlers, in registration order, without duplicates. */
   readonly handlers: readonly CallbackHandler[];
   private readonly lists: (readonly CallbackHandler[] | undefined)[];
+  private tracerLists: (readonly LangChainTracer[] | undefined)[] | undefined;
 
   constructor(handlers: readonly CallbackHandler[]) {
     this.handlers = handlers;
     this.lists = new Array<readonly CallbackHandler[] | undefined>(EVENT_COUNT).fill(undefined);
+    this.tracerLists = undefined;
   }
 
   /** The handlers that listen to `event`, in registration order. */
   listeners(event: EventId): readonly CallbackHandler[] {
     return this.lists[event] ?? this.computeListeners(event);
+  }
+
+  /**
+   * The listeners of a start event that are LangChain.js tracers (they keep a run map, `_addRunToRunMap`, as
+   * LangChain's `isBaseTracer` checks): LangChain creates their run through `_createRunFor*` before the
+   * `handle*Start` call, so callscope does too. Worked out once per set and event, like the listeners.
+   */
+  tracers(event: EventId): readonly LangChainTracer[] {
+    const lists = (this.tracerLists ??= new Array<readonly LangChainTracer[] | undefined>(EVENT_COUNT).fill(undefined));
+    return (lists[event] ??= this.listeners(event).filter(isLangChainTracer) as LangChainTracer[]);
   }
 
   /**
@@ -127,6 +139,19 @@ export class HandlerSet {
     this.lists[event] = list;
     return list;
   }
+}
+
+/** A LangChain.js tracer, as far as callscope calls it: the `_createRunFor*` hooks of `BaseTracer`. */
+export interface LangChainTracer extends CallbackHandler {
+  _addRunToRunMap(run: unknown): unknown;
+  _createRunForChainStart?(...args: unknown[]): unknown;
+  _createRunForToolStart?(...args: unknown[]): unknown;
+  _createRunForChatModelStart?(...args: unknown[]): unknown;
+  _createRunForLLMStart?(...args: unknown[]): unknown;
+}
+
+function isLangChainTracer(handler: CallbackHandler): boolean {
+  return typeof (handler as Partial<LangChainTracer>)._addRunToRunMap === 'function';
 }
 
 /** The set with no handlers, shared by every run that has none. */

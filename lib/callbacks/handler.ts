@@ -13,6 +13,14 @@ export interface Serialized {
 /** Inputs and outputs of chain runs, as LangChain passes them: always an object. */
 export type ChainValues = Record<string, unknown>;
 
+/**
+ * What a chain's end or error event may carry as its fifth argument, as in LangChain: the run's real inputs,
+ * for a streamed transform step that started before its input was known.
+ */
+export interface ChainEndFields {
+  readonly inputs?: ChainValues;
+}
+
 /** Position of a streamed token, in LangChain's shape. */
 export interface NewTokenIndices {
   readonly prompt: number;
@@ -60,11 +68,12 @@ export interface CallbackHandlerMethods {
     metadata?: Record<string, unknown>,
     runType?: string,
     runName?: string,
+    extra?: Record<string, unknown>,
   ): unknown;
-  /** A chain run finished. */
-  handleChainEnd?(outputs: ChainValues, runId: string, parentRunId?: string, tags?: string[]): unknown;
+  /** A chain run finished; `kwargs.inputs` holds its real inputs when they were deferred (see {@link ChainEndFields}). */
+  handleChainEnd?(outputs: ChainValues, runId: string, parentRunId?: string, tags?: string[], kwargs?: ChainEndFields): unknown;
   /** A chain run failed. */
-  handleChainError?(error: unknown, runId: string, parentRunId?: string, tags?: string[]): unknown;
+  handleChainError?(error: unknown, runId: string, parentRunId?: string, tags?: string[], kwargs?: ChainEndFields): unknown;
   /** A chat model run started. */
   handleChatModelStart?(
     serialized: Serialized,

@@ -5,6 +5,7 @@ export {
   type CallbackHandlerLike,
   type CallbackHandlerMethods,
   type CallbackHandlerOptions,
+  type ChainEndFields,
   type ChainValues,
   type ChatGeneration,
   type HandlerMethodName,

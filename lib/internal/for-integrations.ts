@@ -10,6 +10,7 @@ export { BRIDGED_HANDLERS } from '../callbacks/foreign-manager';
 export type { HandlerMethodName } from '../callbacks/handler';
 export { describeValue } from '../errors';
 export { requireOptional } from './optional-require';
+export { flushEnvironmentTracer } from './env-tracing';
 export { parseOrThrow } from './validation';
 export { abortErrorFor, raceAbort } from '../runnables/cancellation';
 export { inheritableHandlers, inheritableTags, mergeScope, normalizeConfig, RunScope } from '../runnables/config';

@@ -1,9 +1,11 @@
+import type { Runnable as LCRunnable } from '@langchain/core/runnables';
 import { ConfigError, Runnable, type RunnableConfig } from '../index';
 import {
   BRIDGED_HANDLERS,
   describeValue,
   EVENT,
   emit,
+  flushEnvironmentTracer,
   inheritableHandlers,
   inheritableTags,
   inheritedScope,
@@ -235,14 +237,15 @@ export function fromLangChain<TInput, TOutput>(
  * nest under the LangChain run that calls it and report to LangChain's callbacks. (Called directly, callscope
  * runnables accept a LangChain config as their `config` too: see the README.) Needs `@langchain/core`.
  *
- * @returns a LangChain `RunnableLambda` (typed `unknown` so callscope's types do not depend on LangChain).
+ * @returns a LangChain `RunnableLambda`, typed as LangChain's `Runnable` (only this entry point's
+ *   declarations refer to `@langchain/core`'s types; the core's do not).
  * @throws {@link CallscopeError} with code `DEPENDENCY_MISSING` if `@langchain/core` is not installed.
  * @example
  * ```ts
- * const chain = prompt.pipe(model).pipe(toLangChain(callscopeSummarizer) as LCRunnable<string, string>);
+ * const chain = prompt.pipe(model).pipe(toLangChain(callscopeSummarizer));
  * ```
  */
-export function toLangChain<TInput, TOutput>(runnable: Runnable<TInput, TOutput>): unknown {
+export function toLangChain<TInput, TOutput>(runnable: Runnable<TInput, TOutput>): LCRunnable<TInput, TOutput> {
   if (!(runnable instanceof Runnable)) {
     throw new ConfigError('runnable', runnable, `Expected toLangChain() to receive a callscope runnable, got ${describeValue(runnable)}.`, {
       code: 'INVALID_ARGUMENT',
@@ -251,5 +254,21 @@ export function toLangChain<TInput, TOutput>(runnable: Runnable<TInput, TOutput>
   const lc = langchain('toLangChain()');
   return lc.RunnableLambda.from((input: unknown, config?: unknown) => runnable.invoke(input as TInput, config as RunnableConfig)).withConfig({
     runName: runnable.name,
-  });
+  }) as LCRunnable<TInput, TOutput>;
+}
+
+/**
+ * Waits until every run traced to LangSmith through `LANGSMITH_TRACING=true` (or `LANGCHAIN_TRACING_V2=true`)
+ * has been sent, like LangSmith's `client.awaitPendingTraceBatches()`: call it before a short-lived process
+ * (a script, a serverless function) exits.
+ *
+ * @returns a promise that resolves at once when tracing is off.
+ * @example
+ * ```ts
+ * await pipeline.invoke(input);
+ * await awaitLangSmithTraces();
+ * ```
+ */
+export function awaitLangSmithTraces(): Promise<void> {
+  return flushEnvironmentTracer();
 }

@@ -5,5 +5,5 @@
  *
  * Every public name of this entry point is listed here.
  */
-export { fromLangChain, LangChainRunnable, toLangChain } from './bridge';
+export { awaitLangSmithTraces, fromLangChain, LangChainRunnable, toLangChain } from './bridge';
 export type { FromLangChainOptions, LangChainRunnableLike } from './bridge';

@@ -1,11 +1,11 @@
-import { EVENT, emit } from '../callbacks/dispatch';
+import { createTracerRuns, EVENT, emit } from '../callbacks/dispatch';
 import type { ChatGeneration, LLMResult, NewTokenFields, NewTokenIndices } from '../callbacks/handler';
 import { RunEndedError } from '../errors';
 import { abortErrorFor } from '../runnables/cancellation';
 import { normalizeConfig, RunScope, type Callbacks, type RunnableConfig } from '../runnables/config';
 import { Runnable } from '../runnables/runnable';
 import { executeRun, inheritedScope, streamRun } from '../runnables/run';
-import { toBufferString, toMessages, type AIMessage, type ChatMessage, type ChatModelInput } from './messages';
+import { AIChatMessage, AIChatMessageChunk, ChatGenerationChunk, toBufferString, toMessages, type AIMessage, type ChatMessage, type ChatModelInput } from './messages';
 
 /** Options every chat model accepts. */
 export interface BaseChatModelOptions {
@@ -18,7 +18,11 @@ export interface BaseChatModelOptions {
   callbacks?: Callbacks;
 }
 
-/** A piece of a streamed AI message. */
+/**
+ * A piece of a streamed AI message, as a model's {@link BaseChatModel._streamChunks} produces it: a plain
+ * `{ role: 'ai', content }` object or an {@link AIChatMessageChunk}. Handlers and `stream()` consumers get
+ * it as an `AIChatMessageChunk`.
+ */
 export interface AIMessageChunk extends AIMessage {
   /** Provider details that arrive with this chunk, such as token usage or the stop reason. */
   readonly responseMetadata?: Record<string, unknown>;
@@ -28,11 +32,28 @@ export interface AIMessageChunk extends AIMessage {
 const TOKEN_INDEX: NewTokenIndices = Object.freeze({ prompt: 0, completion: 0 });
 
 /**
+ * What LangChain chat models add to a run's metadata (`getLsParams`), which LangSmith and Langfuse read for
+ * their model and cost views.
+ */
+export interface LangSmithParams {
+  /** The provider, such as `anthropic`. */
+  ls_provider: string;
+  /** The model's name, when known. */
+  ls_model_name?: string;
+  /** Always `chat` for chat models. */
+  ls_model_type: 'chat';
+  /** The sampling temperature, when set. */
+  ls_temperature?: number;
+  /** The most tokens the model may generate, when set. */
+  ls_max_tokens?: number;
+}
+
+/**
  * Base class of chat models. A call is an `llm` run: `handleChatModelStart` (or `handleLLMStart` for
  * handlers that only define it), one `handleLLMNewToken` per streamed token, then `handleLLMEnd` with an
  * `LLMResult` or `handleLLMError`. Subclasses implement {@link BaseChatModel._streamChunks}.
  */
-export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> {
+export abstract class BaseChatModel extends Runnable<ChatModelInput, AIChatMessage> {
   /** Whether `invoke` emits token events. */
   readonly streaming: boolean;
 
@@ -55,22 +76,40 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
   }
 
   /**
+   * The `ls_*` entries added to the metadata of this model's runs, as LangChain's `getLsParams`: by default
+   * the provider is the model's name without a leading `Chat`, and the model name, temperature and token
+   * limit come from {@link BaseChatModel.invocationParams} (`model`, `temperature`, `max_tokens`).
+   *
+   * @returns the entries; those not known are left out.
+   */
+  getLsParams(): LangSmithParams {
+    const params = this.invocationParams();
+    const provider = typeof params.provider === 'string' ? params.provider : this.name.startsWith('Chat') ? this.name.slice(4) : this.name;
+    const ls: LangSmithParams = { ls_provider: provider, ls_model_type: 'chat' };
+    if (typeof params.model === 'string') ls.ls_model_name = params.model;
+    if (typeof params.temperature === 'number') ls.ls_temperature = params.temperature;
+    if (typeof params.max_tokens === 'number') ls.ls_max_tokens = params.max_tokens;
+    return ls;
+  }
+
+  /**
    * Answers `input` (a string is one human message) with an AI message.
    *
    * @throws {@link ConfigError} (as a rejection) when `input` or `config` is malformed.
    */
-  override async invoke(input: ChatModelInput, config?: RunnableConfig): Promise<AIMessage> {
+  override async invoke(input: ChatModelInput, config?: RunnableConfig): Promise<AIChatMessage> {
     return executeRun(this, toMessages(input), config);
   }
 
-  /** Streams the answer to `input` chunk by chunk; each chunk is an AI message holding one token. */
-  override stream(input: ChatModelInput, config?: RunnableConfig): AsyncGenerator<AIMessage, void, undefined> {
+  /** Streams the answer to `input` chunk by chunk; each chunk is an AI message chunk holding one token. */
+  override stream(input: ChatModelInput, config?: RunnableConfig): AsyncGenerator<AIChatMessageChunk, void, undefined> {
     const inherited = inheritedScope(config);
-    return streamRun(this, config, inherited, input, (scope) => this.tokenStream(toMessages(input), scope));
+    // The run's output type is the whole message; its streamed pieces are chunks of it.
+    return streamRun(this, config, inherited, input, (scope) => this.tokenStream(toMessages(input), scope)) as AsyncGenerator<AIChatMessageChunk, void, undefined>;
   }
 
   /** @internal */
-  override async _invoke(input: ChatModelInput, config: RunnableConfig): Promise<AIMessage> {
+  override async _invoke(input: ChatModelInput, config: RunnableConfig): Promise<AIChatMessage> {
     const chunks = this._streamChunks(toMessages(input), config);
     let content = '';
     let responseMetadata: Record<string, unknown> | undefined;
@@ -83,7 +122,7 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
         content += chunk.content;
         if (chunk.responseMetadata !== undefined) responseMetadata = { ...responseMetadata, ...chunk.responseMetadata };
         if (this.streaming && chunk.content !== '') {
-          const pending = this.emitToken(config, chunk.content);
+          const pending = this.emitToken(config, chunk.content, toChunk(chunk));
           if (pending !== undefined) await pending;
         }
       }
@@ -91,26 +130,27 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
     } finally {
       if (!finished) await closeProducer(chunks);
     }
-    return responseMetadata === undefined ? { role: 'ai', content } : ({ role: 'ai', content, responseMetadata } as AIMessageChunk);
+    return responseMetadata === undefined ? new AIChatMessage(content) : new AIChatMessage(content, { response_metadata: responseMetadata });
   }
 
   /** @internal */
-  override _stream(input: ChatModelInput, config: RunnableConfig): AsyncIterator<AIMessage> {
+  override _stream(input: ChatModelInput, config: RunnableConfig): AsyncIterator<AIChatMessageChunk> {
     return this.tokenStream(toMessages(input), config);
   }
 
-  private async *tokenStream(messages: readonly ChatMessage[], config: RunnableConfig): AsyncGenerator<AIMessage, void, undefined> {
+  private async *tokenStream(messages: readonly ChatMessage[], config: RunnableConfig): AsyncGenerator<AIChatMessageChunk, void, undefined> {
     const chunks = this._streamChunks(messages, config);
     let finished = false;
     try {
       for (;;) {
         const step = await chunks.next();
         if (step.done === true) break;
-        if (step.value.content !== '') {
-          const pending = this.emitToken(config, step.value.content);
+        const chunk = toChunk(step.value);
+        if (chunk.content !== '') {
+          const pending = this.emitToken(config, chunk.content, chunk);
           if (pending !== undefined) await pending;
         }
-        yield step.value;
+        yield chunk;
       }
       finished = true;
     } finally {
@@ -124,7 +164,7 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
    * @throws {@link AbortError} when the run's signal has aborted; {@link RunEndedError} when the run is over.
    * @returns a promise when a handler is async, so the caller can wait for it before going on.
    */
-  protected emitToken(config: RunnableConfig, token: string): Promise<void> | undefined {
+  protected emitToken(config: RunnableConfig, token: string, message?: AIChatMessageChunk): Promise<void> | undefined {
     if (!(config instanceof RunScope)) return undefined;
     // A body still running after its run was cancelled or ended stops here instead of emitting into it.
     if (config.signal?.aborted) throw abortErrorFor(config, config.signal);
@@ -132,7 +172,7 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
     const listeners = config.callbacks.handlerSet.listeners(EVENT.llmNewToken);
     if (listeners.length === 0) return undefined;
     const runId = config.callbacks.parentRunId;
-    const fields: NewTokenFields = { chunk: { text: token, message: { role: 'ai', content: token } } };
+    const fields: NewTokenFields = { chunk: new ChatGenerationChunk(token, message ?? new AIChatMessageChunk(token)) };
     return emit(listeners, 'handleLLMNewToken', [token, TOKEN_INDEX, runId, config._parentRunId, config.tags, fields], runId, config._rootRunId);
   }
 
@@ -146,18 +186,22 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIMessage> 
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.chatModelStart);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
-    const messages = toMessages(input ?? []) as ChatMessage[];
+    const messages = toMessages(input ?? []);
     const extraParams = { invocation_params: this.invocationParams(), batch_size: 1 };
-    const args = [this.serialized, [messages], runId, scope._parentRunId, extraParams, scope.tags, scope.metadata, scope._runName];
+    // As LangChain's chat models: the ls_* entries join the run's metadata, over the caller's.
+    const metadata = { ...scope.metadata, ...this.getLsParams() };
+    const args = [this.serialized, [messages], runId, scope._parentRunId, extraParams, scope.tags, metadata, scope._runName];
+    const tracers = scope.callbacks.handlerSet.tracers(EVENT.chatModelStart);
+    if (tracers.length > 0) createTracerRuns(tracers, '_createRunForChatModelStart', args, runId);
     const needsFallback = listeners.some((handler) => typeof handler.handleChatModelStart !== 'function');
     const fallback = needsFallback
-      ? [this.serialized, [toBufferString(messages)], runId, scope._parentRunId, extraParams, scope.tags, scope.metadata, scope._runName]
+      ? [this.serialized, [toBufferString(messages)], runId, scope._parentRunId, extraParams, scope.tags, metadata, scope._runName]
       : undefined;
     return emit(listeners, 'handleChatModelStart', args, runId, scope._rootRunId, fallback);
   }
 
   /** @internal */
-  override _emitEnd(scope: RunScope, output: AIMessage | undefined): Promise<void> | undefined {
+  override _emitEnd(scope: RunScope, output: AIChatMessage | undefined): Promise<void> | undefined {
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.llmEnd);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
@@ -185,9 +229,18 @@ async function closeProducer(chunks: AsyncIterator<AIMessageChunk>): Promise<voi
   }
 }
 
+// A chunk a model produced as a plain object becomes a message chunk once, shared by the token event and the
+// stream's consumer.
+function toChunk(chunk: AIMessageChunk): AIChatMessageChunk {
+  if (chunk instanceof AIChatMessageChunk) return chunk;
+  const made = new AIChatMessageChunk(chunk.content);
+  if (chunk.responseMetadata !== undefined) made.responseMetadata = chunk.responseMetadata;
+  return made;
+}
+
 function toLLMResult(output: AIMessage | undefined): LLMResult {
-  const message: AIMessage = output ?? { role: 'ai', content: '' };
-  const responseMetadata = (message as AIMessageChunk).responseMetadata;
+  const message: AIChatMessage = output instanceof AIChatMessage ? output : new AIChatMessage(output?.content ?? '');
+  const responseMetadata = message.responseMetadata;
   const generation: ChatGeneration =
     responseMetadata === undefined ? { text: message.content, message } : { text: message.content, message, generationInfo: responseMetadata };
   return responseMetadata === undefined ? { generations: [[generation]] } : { generations: [[generation]], llmOutput: responseMetadata };

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { AbortError } from '../errors';
 import { parseOrThrow } from '../internal/validation';
 import type { Callbacks, RunnableConfig } from '../runnables/config';
-import { BaseChatModel, type AIMessageChunk } from './base-chat-model';
-import type { AIMessage, ChatMessage } from './messages';
+import { BaseChatModel, type AIMessageChunk, type LangSmithParams } from './base-chat-model';
+import { AIChatMessage, AIChatMessageChunk, type ChatMessage } from './messages';
 
 /** Options of {@link FakeChatModel}. */
 export interface FakeChatModelOptions {
@@ -81,8 +81,13 @@ export class FakeChatModel extends BaseChatModel {
     return { model: 'fake-chat-model', streaming: this.streaming, token_delay_ms: this.tokenDelayMs };
   }
 
+  /** `{ ls_provider: 'fake', ls_model_name: 'fake-chat-model', ls_model_type: 'chat' }`. */
+  override getLsParams(): LangSmithParams {
+    return { ls_provider: 'fake', ls_model_name: 'fake-chat-model', ls_model_type: 'chat' };
+  }
+
   /** @internal Token events go out in a plain loop; the run waits only for async handlers and delays. */
-  override async _invoke(_input: unknown, config: RunnableConfig): Promise<AIMessage> {
+  override async _invoke(_input: unknown, config: RunnableConfig): Promise<AIChatMessage> {
     const index = this.takeIndex();
     const response = this.responses[index] as string;
     if (this.streaming) {
@@ -93,14 +98,14 @@ export class FakeChatModel extends BaseChatModel {
         if (pending !== undefined) await pending;
       }
     }
-    return { role: 'ai', content: response };
+    return new AIChatMessage(response);
   }
 
   override async *_streamChunks(_messages: readonly ChatMessage[], config: RunnableConfig): AsyncGenerator<AIMessageChunk, void, undefined> {
     const tokens = this.tokens[this.takeIndex()] as readonly string[];
     for (const token of tokens) {
       if (this.tokenDelayMs > 0) await this.pause(config);
-      yield { role: 'ai', content: token };
+      yield new AIChatMessageChunk(token);
     }
   }
 

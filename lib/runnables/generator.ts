@@ -1,4 +1,5 @@
 import { ConfigError, describeValue } from '../errors';
+import { DeferredInput, emitDeferredEnd, emitDeferredError, emitDeferredStart, transformOnFirstChunk } from './deferred-input';
 import type { RunnableConfig, RunScope } from './config';
 import { validName } from './lambda';
 import { Runnable } from './runnable';
@@ -76,7 +77,22 @@ export class RunnableGenerator<TInput, TOutput> extends Runnable<TInput, TOutput
 
   /** @internal The input streams in, so the start event cannot report it (LangChain reports it as ''). */
   override _transformRun(inputs: AsyncIterable<TInput>, scope: RunScope): AsyncGenerator<TOutput, void, undefined> {
-    return streamRun(this, scope, scope, '' as TInput, (runScope) => this.start(inputs, runScope));
+    return transformOnFirstChunk(this, inputs, scope, (deferred, runScope) => this.start(deferred, runScope));
+  }
+
+  /** @internal */
+  override _emitStart(scope: RunScope, input: TInput | undefined): Promise<void> | undefined {
+    return input instanceof DeferredInput ? emitDeferredStart(this, scope, input) : super._emitStart(scope, input);
+  }
+
+  /** @internal */
+  override _emitEnd(scope: RunScope, output: TOutput | undefined): Promise<void> | undefined {
+    return emitDeferredEnd(scope, output) ?? super._emitEnd(scope, output);
+  }
+
+  /** @internal */
+  override _emitError(scope: RunScope, error: unknown): Promise<void> | undefined {
+    return emitDeferredError(scope, error) ?? super._emitError(scope, error);
   }
 
   private start(inputs: AsyncIterable<TInput>, config: RunnableConfig): AsyncIterator<TOutput> {

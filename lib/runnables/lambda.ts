@@ -1,5 +1,7 @@
 import { ConfigError, describeValue } from '../errors';
-import type { RunnableConfig } from './config';
+import type { RunnableConfig, RunScope } from './config';
+import { DeferredInput, emitDeferredEnd, emitDeferredError, emitDeferredStart, transformOnFirstChunk } from './deferred-input';
+import { combineStream } from './run';
 import { Runnable } from './runnable';
 
 /** Options of {@link RunnableLambda.from}. */
@@ -54,6 +56,30 @@ export class RunnableLambda<TInput, TOutput> extends Runnable<TInput, TOutput> {
   /** @internal */
   override _invoke(input: TInput, config: RunnableConfig): Promise<TOutput> | TOutput {
     return this.fn(input, config);
+  }
+
+  /** @internal In a streamed sequence a lambda starts on its first input chunk, as LangChain's does. */
+  override _transformRun(inputs: AsyncIterable<TInput>, scope: RunScope): AsyncGenerator<TOutput, void, undefined> {
+    return transformOnFirstChunk(this, inputs, scope, (deferred, runScope) => this.callOnWholeInput(deferred, runScope));
+  }
+
+  private async *callOnWholeInput(inputs: AsyncIterable<TInput>, config: RunScope): AsyncGenerator<TOutput, void, undefined> {
+    yield await this._invoke(await combineStream(inputs), config);
+  }
+
+  /** @internal */
+  override _emitStart(scope: RunScope, input: TInput | undefined): Promise<void> | undefined {
+    return input instanceof DeferredInput ? emitDeferredStart(this, scope, input) : super._emitStart(scope, input);
+  }
+
+  /** @internal */
+  override _emitEnd(scope: RunScope, output: TOutput | undefined): Promise<void> | undefined {
+    return emitDeferredEnd(scope, output) ?? super._emitEnd(scope, output);
+  }
+
+  /** @internal */
+  override _emitError(scope: RunScope, error: unknown): Promise<void> | undefined {
+    return emitDeferredError(scope, error) ?? super._emitError(scope, error);
   }
 }
 

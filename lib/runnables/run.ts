@@ -1,4 +1,5 @@
-import { EVENT } from '../callbacks/dispatch';
+import { EVENT, HandlerSet } from '../callbacks/dispatch';
+import { environmentTracer } from '../internal/env-tracing';
 import type { CallbackHandler } from '../callbacks/handler';
 import { AbortError } from '../errors';
 import { abortErrorFor, raceAbort, startDeadline } from './cancellation';
@@ -47,13 +48,16 @@ export function openScope<TInput, TOutput>(
 ): RunScope {
   const call = config === undefined || config instanceof RunScope ? undefined : normalizeConfig(config);
   const bound = target.boundConfig;
-  const parent = mergeScope(inherited, bound, call);
+  let parent = mergeScope(inherited, bound, call);
   const runName = call?.runName ?? bound?.runName ?? target.name;
   const parentRunId = parent?.callbacks.parentRunId;
   if (parentRunId === undefined) {
     // About to start a root run: in 'explicit' mode with diagnostics, was a run with handlers left behind?
     const left = currentBackend<RunScope>().observed();
     if (left !== undefined) reportLostCallbacks(runName, left);
+    // LANGSMITH_TRACING=true: root runs (and so their trees) also go to LangSmith, as LangChain's do.
+    const tracer = environmentTracer();
+    if (tracer !== undefined) parent = withHandler(parent, tracer);
   }
   // The run counts as an open child of the run whose scope it inherits, when that is its parent.
   // A scope a composition derived for one child (tagNextRun) stands for the run it was derived from.
@@ -66,6 +70,23 @@ export function openScope<TInput, TOutput>(
   if (timeout === undefined) return childScope(parent, runId, runName, owner, parent?.signal, undefined, own);
   const deadline = startDeadline(runName, timeout);
   return childScope(parent, runId, runName, owner, combineSignals(parent?.signal, deadline.signal), deadline.timer, own);
+}
+
+function withHandler(scope: RunScope | undefined, handler: CallbackHandler): RunScope | undefined {
+  const handlers = HandlerSet.of([handler]);
+  const layer: NormalizedConfig = {
+    handlers,
+    parentRunId: undefined,
+    tags: undefined,
+    metadata: undefined,
+    runName: undefined,
+    runId: undefined,
+    signal: undefined,
+    maxConcurrency: undefined,
+    configurable: undefined,
+    timeout: undefined,
+  };
+  return mergeScope(scope, layer, undefined);
 }
 
 function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {

@@ -1,4 +1,4 @@
-import { EVENT, emit } from '../callbacks/dispatch';
+import { createTracerRuns, EVENT, emit } from '../callbacks/dispatch';
 import type { Serialized } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
 import { combineNormalized, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
@@ -322,13 +322,10 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.chainStart);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
-    return emit(
-      listeners,
-      'handleChainStart',
-      [this.serialized, asInputs(input), runId, scope._parentRunId, scope.tags, scope.metadata, undefined, scope._runName],
-      runId,
-      scope._rootRunId,
-    );
+    const args = [this.serialized, asInputs(input), runId, scope._parentRunId, scope.tags, scope.metadata, undefined, scope._runName];
+    const tracers = scope.callbacks.handlerSet.tracers(EVENT.chainStart);
+    if (tracers.length > 0) createTracerRuns(tracers, '_createRunForChainStart', args, runId);
+    return emit(listeners, 'handleChainStart', args, runId, scope._rootRunId);
   }
 
   /** @internal */

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { EVENT, emit } from '../callbacks/dispatch';
+import { createTracerRuns, EVENT, emit } from '../callbacks/dispatch';
 import { ConfigError, describeValue, ToolInputError, type ToolInputIssue } from '../errors';
 import type { RunnableConfig, RunScope } from '../runnables/config';
 import { Runnable } from '../runnables/runnable';
@@ -72,6 +72,12 @@ export abstract class StructuredTool<TSchema extends ToolSchema = ToolSchema, TO
     const listeners = scope.callbacks.handlerSet.listeners(EVENT.toolStart);
     if (listeners.length === 0) return undefined;
     const runId = scope.callbacks.parentRunId;
+    const tracers = scope.callbacks.handlerSet.tracers(EVENT.toolStart);
+    // LangChain gives tracers the input object itself and `handleToolStart` its JSON text.
+    if (tracers.length > 0) {
+      const raw = isPlainRecord(input) ? input : stringifyInput(input);
+      createTracerRuns(tracers, '_createRunForToolStart', [this.serialized, raw, runId, scope._parentRunId, scope.tags, scope.metadata, scope._runName], runId);
+    }
     return emit(
       listeners,
       'handleToolStart',
@@ -174,4 +180,8 @@ function stringifyInput(input: unknown): string {
   } catch {
     return String(input);
   }
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

@@ -208,7 +208,7 @@ function toRecord(run: OpenRun, end: RunEndInfo): JsonlRunRecord {
     parentRunId: start.parentRunId ?? null,
     name: start.name,
     type: start.type,
-    inputs: toJsonValue(start.inputs, LIMITS),
+    inputs: toJsonValue(end.inputs ?? start.inputs, LIMITS),
     outputs: end.failed ? null : toJsonValue(end.outputs, LIMITS),
     error: end.failed ? toJsonError(end.error, LIMITS) : null,
     tags: start.tags.map(String),

@@ -89,6 +89,7 @@ export class RunCollector extends RunTracer<CollectedRun> {
 
   /** @internal */
   protected override endRun(run: CollectedRun, end: RunEndInfo): void {
+    if (end.inputs !== undefined) (run as { inputs: unknown }).inputs = end.inputs;
     run.outputs = end.outputs;
     run.error = end.error;
     run.endTime = end.endTime;

@@ -1,6 +1,7 @@
 import {
   BaseCallbackHandler,
   type CallbackHandlerOptions,
+  type ChainEndFields,
   type ChainValues,
   type ChatGeneration,
   type LLMResult,
@@ -49,6 +50,12 @@ export interface RunEndInfo {
   readonly llmResult: LLMResult | undefined;
   /** When the end or error event arrived (ms since the epoch). */
   readonly endTime: number;
+  /**
+   * The run's real inputs when they were known only at its end: a streamed transform step (a
+   * `RunnableGenerator` in a streamed sequence) starts on its first input chunk with `{ input: '' }`, as in
+   * LangChain, and reports its combined input here.
+   */
+  readonly inputs?: unknown;
 }
 
 /**
@@ -150,8 +157,8 @@ export abstract class RunTracer<TRun> extends BaseCallbackHandler {
     this.recordStart('tool', serialized, input, runId, parentRunId, tags, metadata, runName, undefined, undefined);
   }
 
-  override handleChainEnd(outputs: ChainValues, runId: string): void {
-    this.recordEnd(runId, false, outputs, undefined, undefined);
+  override handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, _tags?: string[], kwargs?: ChainEndFields): void {
+    this.recordEnd(runId, false, outputs, undefined, undefined, kwargs?.inputs);
   }
 
   override handleToolEnd(output: unknown, runId: string): void {
@@ -163,8 +170,8 @@ export abstract class RunTracer<TRun> extends BaseCallbackHandler {
     this.recordEnd(runId, false, generation?.message ?? output, undefined, output);
   }
 
-  override handleChainError(error: unknown, runId: string): void {
-    this.recordEnd(runId, true, undefined, error, undefined);
+  override handleChainError(error: unknown, runId: string, _parentRunId?: string, _tags?: string[], kwargs?: ChainEndFields): void {
+    this.recordEnd(runId, true, undefined, error, undefined, kwargs?.inputs);
   }
 
   override handleToolError(error: unknown, runId: string): void {
@@ -213,11 +220,12 @@ export abstract class RunTracer<TRun> extends BaseCallbackHandler {
     this.inFlight.set(runId, run);
   }
 
-  private recordEnd(runId: string, failed: boolean, outputs: unknown, error: unknown, llmResult: LLMResult | undefined): void {
+  private recordEnd(runId: string, failed: boolean, outputs: unknown, error: unknown, llmResult: LLMResult | undefined, inputs?: unknown): void {
     const run = this.inFlight.get(runId);
     if (run === undefined) return;
     this.inFlight.delete(runId);
-    this.endRun(run, { failed, outputs, error, llmResult, endTime: Date.now() });
+    const end: RunEndInfo = { failed, outputs, error, llmResult, endTime: Date.now() };
+    this.endRun(run, inputs === undefined ? end : { ...end, inputs });
   }
 }
 

@@ -94,7 +94,8 @@ describe('handler arguments (LangChain run-time order)', () => {
       undefined,
       expect.objectContaining({ invocation_params: expect.objectContaining({ model: 'fake-chat-model' }) }),
       ['chat'],
-      { k: 'v' },
+      // LangChain chat models add their ls_* entries to the run's metadata.
+      { k: 'v', ls_provider: 'fake', ls_model_name: 'fake-chat-model', ls_model_type: 'chat' },
       'FakeChatModel',
     );
     const runId = calls.handleChatModelStart.mock.calls[0][2] as string;

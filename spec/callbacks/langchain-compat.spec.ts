@@ -73,7 +73,8 @@ describe("@langchain/core's RunCollectorCallbackHandler on a callscope pipeline"
     expect(root.tags).toEqual(['prod']);
     expect(root.end_time).toEqual(expect.any(Number));
     const tool = root.child_runs[1] as Run;
-    expect(tool.inputs).toEqual({ input: '{"topic":"Paris"}' });
+    // As with LangChain's own tools: tracers get the input object through _createRunForToolStart.
+    expect(tool.inputs).toEqual({ topic: 'Paris' });
     const llm = (tool.child_runs[0] as Run).child_runs[0] as Run;
     expect(llm.inputs).toEqual({ messages: [[{ role: 'human', content: 'What about Paris?' }]] });
     expect(llm.events?.filter((event) => event.name === 'new_token').map((event) => (event.kwargs as { token: string }).token)).toEqual(['Paris', ' is', ' sunny']);

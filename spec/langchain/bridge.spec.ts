@@ -1,4 +1,4 @@
-import { RunnableLambda as LCRunnableLambda, RunnableSequence as LCRunnableSequence, type Runnable as LCRunnable } from '@langchain/core/runnables';
+import { RunnableLambda as LCRunnableLambda, RunnableSequence as LCRunnableSequence } from '@langchain/core/runnables';
 import { RunCollectorCallbackHandler } from '@langchain/core/tracers/run_collector';
 import type { Run } from '@langchain/core/tracers/base';
 import { FakeListChatModel } from '@langchain/core/utils/testing';
@@ -123,7 +123,7 @@ describe('callscope runnables inside LangChain.js runs', () => {
   it('toLangChain() pipes a callscope runnable into a LangChain chain', async () => {
     const langchain = new RunCollectorCallbackHandler();
     const shout = RunnableLambda.from((text: string) => text.toUpperCase(), { name: 'shout' });
-    const chain = LCRunnableSequence.from([toLangChain(shout) as LCRunnable<string, string>, LCRunnableLambda.from((text: string) => `${text}!`)]);
+    const chain = LCRunnableSequence.from([toLangChain(shout), LCRunnableLambda.from((text: string) => `${text}!`)]);
 
     await expect(chain.invoke('hey', { callbacks: [langchain] })).resolves.toBe('HEY!');
 

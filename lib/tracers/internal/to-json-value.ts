@@ -1,3 +1,4 @@
+import { BaseMessage } from '../../models/messages';
 import { types } from 'node:util';
 
 /** A value `JSON.stringify` accepts as is and renders without throwing. */
@@ -84,6 +85,9 @@ function convertObject(value: object, depth: number, ancestors: Set<object>, opt
     if (Array.isArray(value)) return convertList(value, depth, ancestors, options);
     if (value instanceof Map) return convertList([...value.entries()], depth, ancestors, options);
     if (value instanceof Set) return convertList([...value.values()], depth, ancestors, options);
+    // callscope's messages are written as callscope code sees them, `{ role, content, ... }`: their toJSON is
+    // LangChain's serialized form, for LangChain tracers.
+    if (value instanceof BaseMessage) return convertEntries(value, Object.keys(value), depth, ancestors, options, {});
     const toJSON: unknown = (value as { toJSON?: unknown }).toJSON;
     // Dates, URLs and user classes choose their own form; it is converted again, so it may be anything.
     if (typeof toJSON === 'function') return convert(toJSON.call(value), depth, ancestors, options);
