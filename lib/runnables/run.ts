@@ -6,6 +6,7 @@ import { abortErrorFor, raceAbort, startDeadline } from './cancellation';
 import { newRunId } from '../internal/run-id';
 import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
+import { findTap } from '../events/tap';
 import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks } from './lost-callbacks';
 import { childScope, combineSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
@@ -266,6 +267,10 @@ export async function* streamRun<TInput, TOutput>(
     const started = emitStart(target, scope, startInput);
     if (started !== undefined) await started;
     const backend = currentBackend<RunScope>();
+    // An event stream listening gets this run's chunks as `on_<type>_stream` events (LangChain's tap).
+    const tap = findTap(scope.callbacks.handlerSet);
+    const runId = scope.callbacks.parentRunId as string;
+    const tapped = tap !== undefined && tap.tapsRun(runId) ? tap : undefined;
     let iterator: AsyncIterator<TOutput> | undefined;
     let combined: TOutput | undefined;
     let received = false;
@@ -278,6 +283,10 @@ export async function* streamRun<TInput, TOutput>(
         if (step.done === true) break;
         combined = received ? (combineChunks(combined, step.value) as TOutput) : step.value;
         received = true;
+        if (tapped !== undefined) {
+          const sent = tapped.chunk(runId, step.value);
+          if (sent !== undefined) await sent;
+        }
         yield step.value;
       }
       state = 'finished';
