@@ -197,7 +197,8 @@ export class EventStreamHandler implements CallbackHandler, StreamTap {
   handleToolError(error: unknown, runId: string): Promise<void> | undefined {
     const info = this.close(runId);
     if (info === undefined) return undefined;
-    return this.send('on_tool_error', info.name, runId, info, { input: info.inputs, error });
+    // LangChain.js's tracers record the error as text: message, blank line, stack.
+    return this.send('on_tool_error', info.name, runId, info, { input: info.inputs, error: errorText(error) });
   }
 
   handleCustomEvent(eventName: string, data: unknown, runId: string): Promise<void> | undefined {
@@ -242,6 +243,11 @@ export class EventStreamHandler implements CallbackHandler, StreamTap {
     if (!info.included) return undefined;
     return this.channel.push({ event, name, run_id: runId, tags: info.tags, metadata: info.metadata, data, parent_ids: info.parentIds } as StreamEvent);
   }
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.stack === undefined ? error.message : `${error.message}\n\n${error.stack}`;
+  return String(error);
 }
 
 function nameOf(runName: string | undefined, serialized: Serialized | undefined): string {

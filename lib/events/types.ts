@@ -62,8 +62,10 @@ export type ToolStartEvent = StreamEventBase<'on_tool_start', { input: unknown }
 export type ToolStreamEvent = StreamEventBase<'on_tool_stream', { chunk: unknown }>;
 /** A tool run ended. */
 export type ToolEndEvent = StreamEventBase<'on_tool_end', { output: unknown; input: unknown }>;
-/** A tool run failed. */
-export type ToolErrorEvent = StreamEventBase<'on_tool_error', { error: unknown; input: unknown }>;
+/**
+ * A tool run failed. As in LangChain.js, `error` is text: the message, a blank line, then the stack.
+ */
+export type ToolErrorEvent = StreamEventBase<'on_tool_error', { error: string; input: unknown }>;
 /** A run dispatched a custom event (`dispatchCustomEvent`); `data` is the payload as given. */
 export type CustomStreamEvent = StreamEventBase<'on_custom_event', unknown>;
 
