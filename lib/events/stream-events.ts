@@ -75,7 +75,7 @@ function checkFilters(filters: unknown): StreamEventsFilters {
       });
     }
   }
-  return filters as StreamEventsFilters;
+  return filters;
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });

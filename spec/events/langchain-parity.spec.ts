@@ -158,7 +158,7 @@ function langChainAgent(): LCRunnable<string, string> {
     },
     { name: 'research', description: 'Researches a topic', schema: z.object({ topic: z.string() }) },
   );
-  return LCRunnableLambda.from(async (city: string) => research.invoke({ topic: city })).withConfig({ runName: 'agent' }) as LCRunnable<string, string>;
+  return LCRunnableLambda.from(async (city: string) => research.invoke({ topic: city })).withConfig({ runName: 'agent' });
 }
 
 /** A LangChain transform step, as callscope's RunnableGenerator. */
