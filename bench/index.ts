@@ -26,10 +26,11 @@ import { memory } from './scenarios/memory';
 import { nested3 } from './scenarios/nested-3';
 import { noHandler } from './scenarios/no-handler';
 import { parallel } from './scenarios/parallel';
+import { streamEvents } from './scenarios/stream-events';
 import { tokens } from './scenarios/tokens';
 import { readSettings, type BenchSizes } from './settings';
 
-const SCENARIOS: readonly Scenario<BenchSizes>[] = [nested3, noHandler, deep20, fanOut, parallel, tokens, concurrent, memory, importTime];
+const SCENARIOS: readonly Scenario<BenchSizes>[] = [nested3, noHandler, deep20, fanOut, parallel, tokens, streamEvents, concurrent, memory, importTime];
 const RESULTS_FILE = path.join(ROOT, 'bench', 'RESULTS.md');
 
 async function main(): Promise<void> {
