@@ -41,7 +41,8 @@ export class BoundedChannel<T> {
   next(): Promise<IteratorResult<T, undefined>> | IteratorResult<T, undefined> {
     if (this.items.length > 0) {
       const value = this.items.shift() as T;
-      if (this.waitingProducers.length > 0 && this.items.length < this.capacity) this.releaseProducers();
+      // Producers wake once half the buffer is free, not on every read: one wake-up per many events.
+      if (this.waitingProducers.length > 0 && this.items.length <= this.capacity >> 1) this.releaseProducers();
       return { value, done: false };
     }
     if (this.closedFlag) return { value: undefined, done: true };
