@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/require-await -- the workloads are async functions on purpose, as in user code */
+ 
 import { RunnableLambda as LCRunnableLambda, type Runnable as LCRunnable } from '@langchain/core/runnables';
 import type { Runnable } from '../../lib';
 import { interleave, type Contender } from '../harness/interleave';
@@ -27,7 +27,7 @@ function langChainNestedWithModel(tokens: readonly string[]): LCRunnable<string,
   const model = langChainStreamingModel(tokens);
   const leaf = LCRunnableLambda.from(async (q: string) => (await model.invoke(q)).content as string).withConfig({ runName: 'level-2' });
   const mid = LCRunnableLambda.from(async (q: string) => leaf.invoke(q)).withConfig({ runName: 'level-1' });
-  return LCRunnableLambda.from(async (q: string) => mid.invoke(q)).withConfig({ runName: 'level-0' }) as LCRunnable<string, string>;
+  return LCRunnableLambda.from(async (q: string) => mid.invoke(q)).withConfig({ runName: 'level-0' });
 }
 
 /** Reads every event; returns how many there were and how many were tokens. */
@@ -47,7 +47,7 @@ export const streamEvents: Scenario<BenchSizes> = {
   async run(sizes): Promise<ScenarioReport> {
     useMode('async-local-storage');
     const text = responseOfTokens(TOKENS);
-    const ours = nestedWithModel(new FakeChatModel({ responses: [text] }) as unknown as Runnable<string, { content: string }>);
+    const ours = nestedWithModel(new FakeChatModel({ responses: [text] }));
     const baselineModel = new FakeChatModel({ responses: [text], streaming: true }) as unknown as Runnable<string, { content: string }>;
     const baseline = nestedWithModel(baselineModel);
     const theirs = langChainNestedWithModel(FakeChatModel.tokenize(text));

@@ -108,13 +108,17 @@ class EventStream<TInput> implements AsyncIterableIterator<StreamEvent> {
     return this;
   }
 
-  async next(): Promise<IteratorResult<StreamEvent, undefined>> {
+  next(): Promise<IteratorResult<StreamEvent, undefined>> {
     if (this.state === 'idle') this.start();
-    if (this.state === 'done') return DONE;
+    if (this.state === 'done') return Promise.resolve(DONE);
     const pending = this.channel.next();
-    const step = pending instanceof Promise ? await pending : pending;
-    if (step.done !== true) return { value: this.shape(step.value), done: false };
-    // The channel closes when the run is over: report how it ended.
+    // An event already waiting costs one resolved promise, not an async function's extra turns.
+    if (!(pending instanceof Promise)) return pending.done === true ? this.settle() : Promise.resolve({ value: this.shape(pending.value), done: false });
+    return pending.then((step) => (step.done === true ? this.settle() : { value: this.shape(step.value), done: false }));
+  }
+
+  /** The channel closes when the run is over: report how it ended. */
+  private async settle(): Promise<IteratorResult<StreamEvent, undefined>> {
     await this.drive;
     this.finish();
     const failure = this.failure;
