@@ -13,6 +13,7 @@ import { tool as lcTool } from '@langchain/core/tools';
 import { FakeStreamingChatModel } from '@langchain/core/utils/testing';
 import { z } from 'zod';
 import {
+  configure,
   FakeChatModel,
   HumanMessage,
   RunnableGenerator,
@@ -177,6 +178,10 @@ class LCShout extends LCRunnable<LCAIMessageChunk, string> {
     return this._transformStreamWithConfig(chunks, (input: AsyncGenerator<LCAIMessageChunk>) => this.shout(input), options);
   }
 }
+
+
+// Another spec file in the same worker may have left a different propagation mode or delivery behind.
+beforeEach(() => configure({ propagation: 'async-local-storage', callbacks: 'blocking' }));
 
 describe('Runnable.streamEvents() compared with @langchain/core', () => {
   it('lambda → tool → lambda → streaming chat model: the same events, fields and order', async () => {

@@ -1,5 +1,6 @@
 import { getEventListeners } from 'node:events';
 import {
+  configure,
   AbortError,
   BaseChatModel,
   ConfigError,
@@ -69,6 +70,10 @@ async function turns(count: number): Promise<void> {
 function timers(): number {
   return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
 }
+
+
+// Another spec file in the same worker may have left a different propagation mode or delivery behind.
+beforeEach(() => configure({ propagation: 'async-local-storage', callbacks: 'blocking' }));
 
 describe('Runnable.streamEvents() lifecycle', () => {
   describe('a consumer that stops early', () => {

@@ -1,6 +1,7 @@
 import { request, createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  configure,
   BaseChatModel,
   RunnableLambda,
   pipeEventStream,
@@ -95,6 +96,10 @@ function get(port: number): Promise<IncomingMessage> {
     req.end();
   });
 }
+
+
+// Another spec file in the same worker may have left a different propagation mode or delivery behind.
+beforeEach(() => configure({ propagation: 'async-local-storage', callbacks: 'blocking' }));
 
 describe('pipeEventStream()', () => {
   it("streams the events over HTTP in LangChain's wire format: data frames, then end", async () => {
