@@ -73,6 +73,38 @@ export type {
 export { traceable } from './traceable';
 export type { TraceableFunction, TraceableOptions, TraceableOutput, TraceableRunType, TraceableTarget } from './traceable';
 
+// Events out: streamEvents (LangChain's v2 schema) and server-sent events for UIs
+export { EVENT_BUFFER_SIZE, pipeEventStream, toEventStreamResponse } from './events';
+export type {
+  ChainEndEvent,
+  ChainErrorEvent,
+  ChainStartEvent,
+  ChainStreamEvent,
+  ChatModelEndEvent,
+  ChatModelErrorEvent,
+  ChatModelEventInput,
+  ChatModelStartEvent,
+  ChatModelStreamEvent,
+  CustomStreamEvent,
+  EventStreamResponseInit,
+  EventStreamSource,
+  EventStreamTarget,
+  LLMEndEvent,
+  LLMErrorEvent,
+  LLMEventInput,
+  LLMStartEvent,
+  LLMStreamEvent,
+  StreamEvent,
+  StreamEventBase,
+  StreamEventName,
+  StreamEventsFilters,
+  StreamEventsOptions,
+  ToolEndEvent,
+  ToolErrorEvent,
+  ToolStartEvent,
+  ToolStreamEvent,
+} from './events';
+
 // Tools
 export { StructuredTool, tool } from './tools';
 export type { ToolFunction, ToolOptions, ToolSchema } from './tools';

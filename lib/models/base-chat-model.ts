@@ -5,6 +5,7 @@ import { abortErrorFor } from '../runnables/cancellation';
 import { normalizeConfig, RunScope, type Callbacks, type RunnableConfig } from '../runnables/config';
 import { Runnable } from '../runnables/runnable';
 import { executeRun, inheritedScope, streamRun } from '../runnables/run';
+import { findTap } from '../events/tap';
 import { AIChatMessage, AIChatMessageChunk, ChatGenerationChunk, toBufferString, toMessages, type AIMessage, type ChatMessage, type ChatModelInput } from './messages';
 
 /** Options every chat model accepts. */
@@ -115,6 +116,7 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIChatMessa
     let content = '';
     let responseMetadata: Record<string, unknown> | undefined;
     let finished = false;
+    const streaming = this.streamsTokens(config);
     try {
       for (;;) {
         const step = await chunks.next();
@@ -122,7 +124,7 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIChatMessa
         const chunk = step.value;
         content += chunk.content;
         if (chunk.responseMetadata !== undefined) responseMetadata = { ...responseMetadata, ...chunk.responseMetadata };
-        if (this.streaming && chunk.content !== '') {
+        if (streaming && chunk.content !== '') {
           const pending = this.emitToken(config, chunk.content, toChunk(chunk));
           if (pending !== undefined) await pending;
         }
@@ -157,6 +159,14 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIChatMessa
     } finally {
       if (!finished) await closeProducer(chunks);
     }
+  }
+
+  /**
+   * Whether an invoked run emits token events: when the model was made with `streaming: true`, and, as
+   * LangChain's chat models, while an event stream (`streamEvents`) listens to the run.
+   */
+  protected streamsTokens(config: RunnableConfig): boolean {
+    return this.streaming || (config instanceof RunScope && findTap(config.callbacks.handlerSet) !== undefined);
   }
 
   /**

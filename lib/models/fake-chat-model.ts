@@ -90,7 +90,7 @@ export class FakeChatModel extends BaseChatModel {
   override async _invoke(_input: unknown, config: RunnableConfig): Promise<AIChatMessage> {
     const index = this.takeIndex();
     const response = this.responses[index] as string;
-    if (this.streaming) {
+    if (this.streamsTokens(config)) {
       const tokens = this.tokens[index] as readonly string[];
       for (const token of tokens) {
         if (this.tokenDelayMs > 0) await this.pause(config);

@@ -9,6 +9,7 @@ import { newRunId } from '../internal/run-id';
 import { clearLongTimeout } from '../internal/timers';
 import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
+import { findTap } from '../events/tap';
 import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks } from './lost-callbacks';
 import { childScope, linkSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
@@ -303,6 +304,10 @@ export async function* streamRun<TInput, TOutput>(
     if (signal?.aborted) throw abortErrorFor(scope, signal);
     const started = emitStart(target, scope, startInput);
     if (started !== undefined) await started;
+    // An event stream listening gets this run's chunks as `on_<type>_stream` events (LangChain's tap).
+    const tap = findTap(scope.callbacks.handlerSet);
+    const runId = scope.callbacks.parentRunId as string;
+    const tapped = tap !== undefined && tap.tapsRun(runId) ? tap : undefined;
     let combined: TOutput | undefined;
     let received = false;
     let state: 'running' | 'finished' | 'failed' = 'running';
@@ -316,6 +321,10 @@ export async function* streamRun<TInput, TOutput>(
         if (step.done === true) break;
         combined = received ? (combineChunks(combined, step.value) as TOutput) : step.value;
         received = true;
+        if (tapped !== undefined) {
+          const sent = tapped.chunk(runId, step.value);
+          if (sent !== undefined) await sent;
+        }
         parked = true;
         try {
           yield step.value;

@@ -5,6 +5,8 @@ import { combineNormalized, normalizeConfig, RunScope, type NormalizedConfig, ty
 import { validListeners, type RunListeners } from './listeners';
 import type { FallbacksOptions } from './fallbacks';
 import type { RetryOptions } from './retry';
+import type { StreamEvent, StreamEventsFilters } from '../events/types';
+import type { StreamEventsOptions } from '../events/stream-events';
 import { combineStream, executeRun, inheritedScope, streamRun, type RunTarget } from './run';
 
 /** Options of {@link Runnable.batch}. */
@@ -60,6 +62,19 @@ interface CompositionFactories {
   ) => Runnable<TInput, TOutput>;
 }
 const factories: CompositionFactories = {};
+
+type EventStreamFactory = <TInput>(
+  runnable: Runnable<TInput, unknown>,
+  input: TInput,
+  options: StreamEventsOptions,
+  filters: StreamEventsFilters | undefined,
+) => AsyncIterableIterator<StreamEvent> | AsyncIterableIterator<Uint8Array>;
+let eventStreamFactory: EventStreamFactory | undefined;
+
+/** @internal Lets `lib/events` provide `streamEvents` without a circular import. */
+export function registerEventStreamFactory(factory: EventStreamFactory): void {
+  eventStreamFactory = factory;
+}
 
 /** @internal Lets the composition modules provide `assign`, `withRetry` and `withFallbacks` without a circular import. */
 export function registerCompositionFactory<TKey extends keyof CompositionFactories>(key: TKey, factory: NonNullable<CompositionFactories[TKey]>): void {
@@ -177,6 +192,43 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
    */
   stream(input: TInput, config?: RunnableConfig): AsyncGenerator<TOutput, void, undefined> {
     return streamRun(this, config, inheritedScope(config), input, (scope) => this._stream(input, scope));
+  }
+
+  /**
+   * Runs once on `input` and streams the events of this run and of every run below it, in LangChain's v2
+   * schema (`on_chain_start`, `on_chat_model_stream`, `on_tool_end`, ...), each with `parent_ids` (root
+   * first); failing chains and chat models also send `on_chain_error` / `on_chat_model_error` before the
+   * stream rethrows. Chat models stream their tokens while an event stream listens, even when invoked.
+   * Stopping early (`break`, `return()`) aborts the run tree; a slow consumer pauses the run (bounded buffer,
+   * `EVENT_BUFFER_SIZE` events). `options.callbacks` handlers get their events as usual.
+   *
+   * @param input - the input.
+   * @param options - a {@link RunnableConfig} plus `version: 'v2'` (required) and optional
+   *   `encoding: 'text/event-stream'`, which yields server-sent event frames as `Uint8Array` chunks.
+   * @param filters - include/exclude runs by name, type or tag, with LangChain's semantics.
+   * @returns an async iterable of events (of `Uint8Array` chunks with the encoding).
+   * @throws {@link ConfigError} at once when `version`, `encoding` or `filters` is invalid; when iterated,
+   *   what the run throws (after its error events), `ConfigError` for an invalid config included.
+   * @example
+   * ```ts
+   * for await (const e of chain.streamEvents({ topic: 'cats' }, { version: 'v2' })) {
+   *   if (e.event === 'on_chat_model_stream') process.stdout.write(e.data.chunk.content);
+   * }
+   * ```
+   */
+  streamEvents(
+    input: TInput,
+    options: StreamEventsOptions & { encoding: 'text/event-stream' },
+    filters?: StreamEventsFilters,
+  ): AsyncIterableIterator<Uint8Array>;
+  streamEvents(input: TInput, options: StreamEventsOptions & { encoding?: undefined }, filters?: StreamEventsFilters): AsyncIterableIterator<StreamEvent>;
+  streamEvents(
+    input: TInput,
+    options: StreamEventsOptions,
+    filters?: StreamEventsFilters,
+  ): AsyncIterableIterator<StreamEvent> | AsyncIterableIterator<Uint8Array> {
+    if (eventStreamFactory === undefined) throw new Error('callscope: streamEvents is not loaded; import callscope from its entry point.');
+    return eventStreamFactory(this, input, options, filters);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { ConfigError, describeValue } from '../errors';
-import type { RunnableConfig, RunScope } from './config';
+import { tagNextRun, type RunnableConfig, type RunScope } from './config';
 import { RunnableLambda, validName } from './lambda';
 import { registerSequenceFactory, Runnable, type RunnableLike, type StepMap } from './runnable';
 import { isPlainObject, toRunnable } from './parallel';
@@ -69,7 +69,9 @@ export class RunnableSequence<TInput, TOutput> extends Runnable<TInput, TOutput>
   /** @internal */
   override async _invoke(input: TInput, config: RunnableConfig): Promise<TOutput> {
     let value: unknown = input;
-    for (const step of this.steps) value = await step.invoke(value, config);
+    // LangChain tags each step's run `seq:step:N` (not inherited further).
+    const scope = config as RunScope;
+    for (let i = 0; i < this.steps.length; i++) value = await (this.steps[i] as Runnable<unknown, unknown>).invoke(value, tagNextRun(scope, stepTag(i)));
     return value as TOutput;
   }
 
@@ -77,9 +79,15 @@ export class RunnableSequence<TInput, TOutput> extends Runnable<TInput, TOutput>
   override _stream(input: TInput, config: RunnableConfig): AsyncIterator<TOutput> {
     const scope = config as RunScope;
     let chunks: AsyncIterable<unknown> = once(input);
-    for (const step of this.steps) chunks = step._transformRun(chunks, scope);
+    for (let i = 0; i < this.steps.length; i++) chunks = (this.steps[i] as Runnable<unknown, unknown>)._transformRun(chunks, tagNextRun(scope, stepTag(i)));
     return (chunks as AsyncIterable<TOutput>)[Symbol.asyncIterator]();
   }
+}
+
+const STEP_TAGS: (readonly string[])[] = [];
+
+function stepTag(index: number): readonly string[] {
+  return (STEP_TAGS[index] ??= Object.freeze([`seq:step:${index + 1}`]));
 }
 
 registerSequenceFactory(<TInput, TOutput>(steps: readonly (RunnableLike<unknown, unknown> | StepMap<unknown>)[]) => new RunnableSequence<TInput, TOutput>(steps));

@@ -1,0 +1,48 @@
+import type { HandlerSet } from '../callbacks/handler-set';
+
+/**
+ * What the run machinery asks of an event stream listening to a run: the stream events of runs executed
+ * in streaming mode, and whether chat models should stream their tokens even when invoked. Kept apart
+ * from the handler so that the runnables import nothing of `lib/events` but this small module.
+ *
+ * @internal
+ */
+export interface StreamTap {
+  /** Whether `runId`'s chunks become `on_<type>_stream` events (LangChain taps the root and transform runs). */
+  tapsRun(runId: string): boolean;
+  /** Emits the stream event of one chunk of `runId`; a promise when the buffer is full. */
+  chunk(runId: string, chunk: unknown): Promise<void> | undefined;
+}
+
+const TAP = Symbol.for('callscope.streamTap');
+
+let openStreams = 0;
+
+/** @internal Counts an event stream in while it runs, so runs without one pay a single comparison. */
+export function streamOpened(): void {
+  openStreams++;
+}
+
+/** @internal */
+export function streamClosed(): void {
+  openStreams--;
+}
+
+/** @internal Marks a handler as the stream tap it is. */
+export function markTap(handler: StreamTap): void {
+  (handler as unknown as Record<symbol, boolean>)[TAP] = true;
+}
+
+/**
+ * The event stream listening among `handlers`, when any: cheap (one comparison) while no `streamEvents`
+ * is running anywhere.
+ *
+ * @internal
+ */
+export function findTap(handlers: HandlerSet): StreamTap | undefined {
+  if (openStreams === 0) return undefined;
+  for (const handler of handlers.handlers) {
+    if ((handler as unknown as Record<symbol, unknown>)[TAP] === true) return handler as unknown as StreamTap;
+  }
+  return undefined;
+}
