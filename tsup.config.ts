@@ -1,16 +1,29 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
-// One bundle per module system from lib/index.ts: dist/index.mjs + index.d.mts for `import`,
-// dist/index.cjs + index.d.ts for `require`. Dependencies (and the optional peers) stay external.
+/**
+ * The entry points: the core (`callscope`) and one per integration (`callscope/<name>`, from `lib/<name>/`).
+ * Each is listed in package.json `exports` too.
+ */
+export const ENTRY_POINTS = {
+  index: 'lib/index.ts',
+  opentelemetry: 'lib/opentelemetry/index.ts',
+  anthropic: 'lib/anthropic/index.ts',
+  langchain: 'lib/langchain/index.ts',
+} as const;
+
+// One CommonJS build of all entry points with code splitting: the core's modules live in shared chunks
+// (dist/chunk-*.cjs) that every entry point requires, so `callscope` and `callscope/opentelemetry` share
+// one AsyncLocalStorage, one set of settings and one set of queues. Dependencies and the optional peers
+// stay external.
 //
-// The ESM entry is then replaced by a re-export of the CommonJS bundle. A second, ESM copy of the code
+// The ESM entries are then replaced by re-exports of the CommonJS ones. A second, ESM copy of the code
 // would hold a second AsyncLocalStorage and a second set of settings: an app (or two of its dependencies)
 // loading callscope both ways would see runs started through one copy lose their parent in the other,
-// the very failure callscope exists to prevent. Node reads the bundle's named exports statically, so
-// `import { RunnableLambda } from 'callscope'` still works.
+// the very failure callscope exists to prevent. Node reads the bundles' named exports statically, so
+// `import { RunnableLambda } from 'callscope'` still works. The ESM build is kept only for its `.d.mts`.
 export default defineConfig({
-  entry: { index: 'lib/index.ts' },
+  entry: ENTRY_POINTS,
   format: ['esm', 'cjs'],
   outExtension: ({ format }) => (format === 'cjs' ? { js: '.cjs', dts: '.d.cts' } : { js: '.mjs', dts: '.d.mts' }),
   dts: true,
@@ -18,12 +31,25 @@ export default defineConfig({
   clean: true,
   // `__dirname` / `__filename` in the ESM bundle (lost-callbacks.ts, the lazy cls-hooked loader).
   shims: true,
-  splitting: false,
+  // Shared chunks for CommonJS too (see above): one copy of the core's state for every entry point.
+  splitting: true,
+  // Rollup then writes the CommonJS chunks itself (without it, tsup converts them with sucrase, which rewrites
+  // every `?.` and `??` into helper calls that cost closures on the hot path).
+  treeshake: true,
   target: 'node18',
   platform: 'node',
   tsconfig: 'tsconfig.build.json',
   onSuccess: async () => {
-    writeFileSync('dist/index.mjs', "// callscope ships one copy of its code (see tsup.config.ts): the CommonJS bundle.\nexport * from './index.cjs';\n");
-    rmSync('dist/index.mjs.map', { force: true });
+    for (const name of Object.keys(ENTRY_POINTS)) {
+      writeFileSync(
+        `dist/${name}.mjs`,
+        `// callscope ships one copy of its code (see tsup.config.ts): the CommonJS bundle.\nexport * from './${name}.cjs';\n`,
+      );
+      rmSync(`dist/${name}.mjs.map`, { force: true });
+    }
+    // The ESM build's own chunks are not used by anything once the entries re-export the CommonJS ones.
+    for (const file of readdirSync('dist')) {
+      if (/^chunk-.*\.mjs(\.map)?$/.test(file)) rmSync(`dist/${file}`, { force: true });
+    }
   },
 });

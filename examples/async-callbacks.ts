@@ -9,7 +9,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AsyncCallbackHandler,
   BaseCallbackHandler,
-  ChatAnthropic,
   ConsoleTracer,
   FakeChatModel,
   type BaseChatModel,
@@ -17,6 +16,7 @@ import {
   type LLMResult,
   type Serialized,
 } from '../lib';
+import { ChatAnthropic } from '../lib/anthropic';
 
 // Python runs a sync handler in a thread pool executor when the model runs asynchronously. Node has no
 // such executor: a BaseCallbackHandler method is called synchronously, right when the token is produced,

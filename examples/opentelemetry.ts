@@ -22,7 +22,8 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { z } from 'zod';
-import { FakeChatModel, OpenTelemetryTracer, RunnableLambda, tool } from '../lib';
+import { FakeChatModel, RunnableLambda, tool } from '../lib';
+import { OpenTelemetryTracer } from '../lib/opentelemetry';
 
 // What every instrumented application sets up once: a context manager, so the active span follows async
 // code, and a tracer provider with its exporters.

@@ -1,7 +1,10 @@
 /**
  * callscope: callback propagation for LLM call trees that never silently fails.
  *
- * Every public name is listed here; nothing else is part of the API.
+ * This is the core: context, settings, callbacks, runnables, tools, the embedded chat model, the tracers
+ * without optional peers, propagation helpers and errors. Every public name of the core is listed here;
+ * nothing else is part of its API. Integrations with an optional peer dependency are entry points of their
+ * own, which the core never loads: `callscope/opentelemetry`, `callscope/anthropic`, `callscope/langchain`.
  */
 
 // Settings
@@ -48,37 +51,24 @@ export { StructuredTool, tool } from './tools';
 export type { ToolFunction, ToolOptions, ToolSchema } from './tools';
 
 // Chat models
-export { BaseChatModel, ChatAnthropic, FakeChatModel } from './models';
+export { BaseChatModel, FakeChatModel } from './models';
 export type {
   AIMessage,
   AIMessageChunk,
   BaseChatModelOptions,
-  ChatAnthropicOptions,
   ChatMessage,
   ChatModelInput,
   FakeChatModelOptions,
   MessageRole,
 } from './models';
 
-// LangChain.js interop
-export { fromLangChain, LangChainRunnable, toLangChain } from './langchain';
-export type { FromLangChainOptions, LangChainManagerLike, LangChainRunnableLike } from './langchain';
+// LangChain.js interop: a config LangChain.js passes to your function is accepted as a config. The bridge
+// itself (fromLangChain, toLangChain) is the entry point `callscope/langchain`.
+export type { LangChainManagerLike } from './callbacks/foreign-manager';
 
 // Tracers
 export { ConsoleTracer, JsonlTracer, RunCollector, RunTracer } from './tracers';
 export type { CollectedRun, ConsoleTracerOptions, JsonError, JsonlRunRecord, JsonValue, RunEndInfo, RunStartInfo, RunType } from './tracers';
-
-// OpenTelemetry
-export { extractRunContext, injectRunContext, OpenTelemetryTracer } from './tracers';
-export type {
-  ExtractedRunConfig,
-  ExtractRunContextOptions,
-  HeadersLike,
-  InjectRunContextOptions,
-  OpenTelemetryTracerLike,
-  OpenTelemetryTracerOptions,
-  RunContextCarrier,
-} from './tracers';
 
 // Errors
 export {

@@ -1,12 +1,19 @@
-import { EVENT, emit, type HandlerSet, type EventId } from '../callbacks/dispatch';
-import type { HandlerMethodName } from '../callbacks/handler';
-import { ConfigError, describeValue } from '../errors';
-import { requireOptional } from '../internal/optional-require';
-import { BRIDGED_HANDLERS } from './foreign-manager';
-import { mergeScope, normalizeConfig, RunScope, type RunnableConfig } from '../runnables/config';
-import { Runnable } from '../runnables/runnable';
-import { raceAbort } from '../runnables/cancellation';
-import { inheritedScope } from '../runnables/run';
+import { ConfigError, Runnable, type RunnableConfig } from '../index';
+import {
+  BRIDGED_HANDLERS,
+  describeValue,
+  EVENT,
+  emit,
+  inheritedScope,
+  mergeScope,
+  normalizeConfig,
+  raceAbort,
+  requireOptional,
+  RunScope,
+  type EventId,
+  type HandlerMethodName,
+  type HandlerSet,
+} from '../internal/for-integrations';
 
 /**
  * What callscope needs of a LangChain.js runnable or chat model: `invoke`, and `stream` to stream. The

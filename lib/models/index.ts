@@ -1,4 +1,3 @@
 export type { AIMessage, ChatMessage, ChatModelInput, MessageRole } from './messages';
 export { BaseChatModel, type AIMessageChunk, type BaseChatModelOptions } from './base-chat-model';
 export { FakeChatModel, type FakeChatModelOptions } from './fake-chat-model';
-export { ChatAnthropic, type ChatAnthropicOptions } from './chat-anthropic';

@@ -4,7 +4,7 @@ import { CallbackManager } from '../callbacks/callback-manager';
 import { type HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
 import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler';
 import { parseOrThrow } from '../internal/validation';
-import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../langchain/foreign-manager';
+import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../callbacks/foreign-manager';
 
 /**
  * Handlers for a run: a list of handlers, or a {@link CallbackManager} (which also names a parent run), or

@@ -2,7 +2,7 @@ import { CallbackManager } from '../callbacks/callback-manager';
 import type { CallbackHandlerLike } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
 import type { Callbacks } from './config';
-import { isLangChainManager } from '../langchain/foreign-manager';
+import { isLangChainManager } from '../callbacks/foreign-manager';
 import { Runnable } from './runnable';
 
 /**

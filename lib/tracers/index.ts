@@ -3,13 +3,3 @@ export { RunCollector, type CollectedRun } from './run-collector';
 export { ConsoleTracer, type ConsoleTracerOptions } from './console-tracer';
 export { JsonlTracer, type JsonlRunRecord } from './jsonl-tracer';
 export type { JsonError, JsonValue } from './internal/to-json-value';
-export { OpenTelemetryTracer, type OpenTelemetryTracerLike, type OpenTelemetryTracerOptions } from './opentelemetry-tracer';
-export {
-  extractRunContext,
-  injectRunContext,
-  type ExtractedRunConfig,
-  type ExtractRunContextOptions,
-  type HeadersLike,
-  type InjectRunContextOptions,
-  type RunContextCarrier,
-} from './opentelemetry-propagation';

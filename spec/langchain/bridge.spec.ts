@@ -7,16 +7,14 @@ import {
   AbortError,
   ConfigError,
   FakeChatModel,
-  fromLangChain,
-  LangChainRunnable,
   RunCollector,
   RunnableLambda,
-  toLangChain,
   tool,
   withCallbacks,
   type CollectedRun,
   type RunnableConfig,
 } from '../../lib';
+import { fromLangChain, LangChainRunnable, toLangChain } from '../../lib/langchain';
 import { expectLinked, shapeOf } from '../helpers/trees';
 
 describe('fromLangChain()', () => {

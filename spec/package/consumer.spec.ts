@@ -277,9 +277,11 @@ describe('the packed package, installed in a fresh project', () => {
   it('ships only dist/, the README and package.json', () => {
     const paths = packed.map((file) => file.path).sort();
     expect(paths.filter((path) => !path.startsWith('dist/'))).toEqual(['README.md', 'package.json']);
-    expect(paths).toEqual(
-      expect.arrayContaining(['dist/index.cjs', 'dist/index.d.mts', 'dist/index.d.ts', 'dist/index.mjs']),
-    );
+    for (const entry of ['index', 'opentelemetry', 'anthropic', 'langchain']) {
+      expect(paths).toEqual(
+        expect.arrayContaining([`dist/${entry}.cjs`, `dist/${entry}.d.mts`, `dist/${entry}.d.ts`, `dist/${entry}.mjs`]),
+      );
+    }
   });
 
   it('passes publint', () => {
@@ -300,6 +302,40 @@ console.log(JSON.stringify({ sameClass: RunnableLambda === required.RunnableLamb
 `,
     );
     expect(JSON.parse(run(process.execPath, ['both.mjs'], project))).toEqual({ sameClass: true, names: ['top', 'leaf'] });
+  });
+
+  it('loads one copy of the core for every entry point, under import and require alike', () => {
+    // The integrations' optional peers are not installed: importing their entry points must still work,
+    // since each peer loads only when a feature first needs it.
+    writeFileSync(
+      join(project, 'entries.mjs'),
+      `import { createRequire } from 'node:module';
+import { BaseChatModel, RunCollector, RunnableLambda, Runnable } from 'callscope';
+import { ChatAnthropic } from 'callscope/anthropic';
+import { OpenTelemetryTracer, injectRunContext } from 'callscope/opentelemetry';
+import { LangChainRunnable } from 'callscope/langchain';
+const require = createRequire(import.meta.url);
+const core = require('callscope');
+const model = new ChatAnthropic({ model: 'm', maxTokens: 1 });
+const required = {
+  anthropic: require('callscope/anthropic').ChatAnthropic === ChatAnthropic,
+  opentelemetry: require('callscope/opentelemetry').OpenTelemetryTracer === OpenTelemetryTracer,
+  langchain: require('callscope/langchain').LangChainRunnable === LangChainRunnable,
+};
+// The run id a tool would send on: read from the run active in the core's context by the integration.
+const headers = await RunnableLambda.from(() => injectRunContext({}), { name: 'caller' }).invoke(1, { callbacks: [new RunCollector()] });
+console.log(JSON.stringify({
+  modelIsCoreModel: model instanceof BaseChatModel && model instanceof core.Runnable && model instanceof Runnable,
+  required,
+  runIdSeenByIntegration: /callscope\\.run_id=/.test(String(headers.baggage)),
+}));
+`,
+    );
+    expect(JSON.parse(run(process.execPath, ['entries.mjs'], project))).toEqual({
+      modelIsCoreModel: true,
+      required: { anthropic: true, opentelemetry: true, langchain: true },
+      runIdSeenByIntegration: true,
+    });
   });
 
   it('installs without the optional peer dependencies', () => {

@@ -5,15 +5,14 @@ import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import {
   AbortError,
-  ChatAnthropic,
   ConfigError,
   ProviderError,
   RunCollector,
   RunnableLambda,
   type AIMessageChunk,
-  type ChatAnthropicOptions,
   type LLMResult,
 } from '../../lib';
+import { ChatAnthropic, type ChatAnthropicOptions } from '../../lib/anthropic';
 import {
   FakeAnthropicServer,
   openingEvents,
@@ -462,12 +461,13 @@ describe('examples/async-callbacks.ts', () => {
 });
 
 describe('ChatAnthropic loading', () => {
-  it('does not load @anthropic-ai/sdk when callscope is imported or a model is built', () => {
+  it('does not load @anthropic-ai/sdk when callscope or callscope/anthropic is imported or a model is built', () => {
     const script = `
       const path = require('node:path');
       const sdk = path.sep + path.join('node_modules', '@anthropic-ai', 'sdk') + path.sep;
       const loaded = () => Object.keys(require.cache).some((file) => file.includes(sdk));
-      const { ChatAnthropic } = require('./lib');
+      require('./lib');
+      const { ChatAnthropic } = require('./lib/anthropic');
       const afterImport = loaded();
       const model = new ChatAnthropic({ model: 'm', maxTokens: 1, apiKey: 'k', baseURL: 'http://127.0.0.1:9' });
       const afterConstruct = loaded();

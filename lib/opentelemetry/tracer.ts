@@ -1,9 +1,7 @@
 import type { Attributes, AttributeValue, Context, Exception, Span, SpanKind, Tracer } from '@opentelemetry/api';
-import type { LLMResult, Serialized } from '../callbacks/handler';
-import { ConfigError, describeValue } from '../errors';
-import { loadOpenTelemetry, openRunSpans, remoteParentOf, type OpenTelemetryApi } from './internal/opentelemetry';
-import { isError, messageOf } from './internal/to-json-value';
-import { RunTracer, type RunEndInfo, type RunStartInfo } from './run-tracer';
+import { ConfigError, RunTracer, type LLMResult, type RunEndInfo, type RunStartInfo, type Serialized } from '../index';
+import { describeValue, isError, messageOf } from '../internal/for-integrations';
+import { loadOpenTelemetry, openRunSpans, remoteParentOf, type OpenTelemetryApi } from './internal/api';
 
 /**
  * What {@link OpenTelemetryTracer} needs of an OpenTelemetry `Tracer`: any `Tracer` from `@opentelemetry/api`

@@ -1,5 +1,5 @@
-import { HandlerSet, NO_HANDLERS } from '../callbacks/handler-set';
-import type { CallbackHandler } from '../callbacks/handler';
+import { HandlerSet, NO_HANDLERS } from './handler-set';
+import type { CallbackHandler } from './handler';
 
 /** Marks callscope's own bridge handler inside a LangChain manager, holding the callscope handlers it feeds. */
 export const BRIDGED_HANDLERS: unique symbol = Symbol('callscope.bridgedHandlers');

@@ -3,16 +3,14 @@ import { z } from 'zod';
 import {
   CallbackManager,
   ConfigError,
-  extractRunContext,
   FakeChatModel,
   getCurrentConfig,
-  injectRunContext,
-  OpenTelemetryTracer,
   RunCollector,
   RunnableLambda,
   tool,
   type RunnableConfig,
 } from '../../lib';
+import { extractRunContext, injectRunContext, OpenTelemetryTracer } from '../../lib/opentelemetry';
 import { parentSpanId, useOpenTelemetry } from '../helpers/opentelemetry';
 
 const otel = useOpenTelemetry();

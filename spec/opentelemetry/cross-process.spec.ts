@@ -2,7 +2,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { z } from 'zod';
-import { injectRunContext, OpenTelemetryTracer, RunCollector, RunnableLambda, tool, type CollectedRun } from '../../lib';
+import { RunCollector, RunnableLambda, tool, type CollectedRun } from '../../lib';
+import { injectRunContext, OpenTelemetryTracer } from '../../lib/opentelemetry';
 import { parentSpanId, useOpenTelemetry } from '../helpers/opentelemetry';
 import type { ExportedSpan, ReportedRun, ServerReply } from './fixtures/opentelemetry-server';
 
@@ -14,7 +15,7 @@ let port: number;
 
 /** Starts the server process and resolves with the port it printed; rejects if it dies first. */
 function startServer(): Promise<number> {
-  server = spawn(process.execPath, ['-r', 'tsx/cjs', 'spec/tracers/fixtures/opentelemetry-server.ts'], { cwd: root });
+  server = spawn(process.execPath, ['-r', 'tsx/cjs', 'spec/opentelemetry/fixtures/opentelemetry-server.ts'], { cwd: root });
   let stdout = '';
   let stderr = '';
   server.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

@@ -1,6 +1,6 @@
 import type * as OtelApi from '@opentelemetry/api';
 import type { Span, SpanContext } from '@opentelemetry/api';
-import { requireOptional } from '../../internal/optional-require';
+import { requireOptional } from '../../internal/for-integrations';
 
 /** The `@opentelemetry/api` module, as loaded at run time. */
 export type OpenTelemetryApi = typeof OtelApi;

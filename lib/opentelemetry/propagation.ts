@@ -1,11 +1,8 @@
 import type { SpanContext } from '@opentelemetry/api';
 import { validate as isUuid } from 'uuid';
-import { CallbackManager } from '../callbacks/callback-manager';
-import type { CallbackHandlerLike } from '../callbacks/handler';
-import { ConfigError, describeValue } from '../errors';
-import { getCurrentConfig } from '../propagation/bind';
-import type { RunnableConfig } from '../runnables/config';
-import { openRunSpans, rememberRemoteParent, tryLoadOpenTelemetry } from './internal/opentelemetry';
+import { CallbackManager, ConfigError, getCurrentConfig, type CallbackHandlerLike, type RunnableConfig } from '../index';
+import { describeValue } from '../internal/for-integrations';
+import { openRunSpans, rememberRemoteParent, tryLoadOpenTelemetry } from './internal/api';
 
 /**
  * A fetch `Headers` object, or anything with the same `get` and `set`: where run context is read from or

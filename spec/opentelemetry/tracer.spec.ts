@@ -8,7 +8,6 @@ import {
   configure,
   dispatchCustomEvent,
   FakeChatModel,
-  OpenTelemetryTracer,
   RunCollector,
   RunnableLambda,
   tool,
@@ -16,6 +15,7 @@ import {
   type CollectedRun,
   type RunnableConfig,
 } from '../../lib';
+import { OpenTelemetryTracer } from '../../lib/opentelemetry';
 import { parentSpanId, useOpenTelemetry } from '../helpers/opentelemetry';
 
 const otel = useOpenTelemetry();
@@ -183,7 +183,7 @@ describe('OpenTelemetryTracer', () => {
     });
 
     it('reads usage, stop reason, response model and id in the shape ChatAnthropic reports them', async () => {
-      // The responseMetadata of ChatAnthropic's last chunk (lib/models/chat-anthropic.ts).
+      // The responseMetadata of ChatAnthropic's last chunk (lib/anthropic/chat-anthropic.ts).
       const model = new ReportingModel(
         'ChatAnthropic',
         { model: 'claude-sonnet-4-5', max_tokens: 256, streaming: false },

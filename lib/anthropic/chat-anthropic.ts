@@ -2,13 +2,8 @@
 // package itself is loaded with requireOptional on a model's first call.
 import type { Anthropic, APIConnectionError, APIError, APIUserAbortError, ClientOptions } from '@anthropic-ai/sdk';
 import { z } from 'zod';
-import { AbortError, ConfigError, ProviderError, describeValue } from '../errors';
-import { requireOptional } from '../internal/optional-require';
-import { parseOrThrow } from '../internal/validation';
-import { abortErrorFor } from '../runnables/cancellation';
-import { RunScope, type Callbacks, type RunnableConfig } from '../runnables/config';
-import { BaseChatModel, type AIMessageChunk } from './base-chat-model';
-import type { ChatMessage } from './messages';
+import { AbortError, BaseChatModel, ConfigError, ProviderError, type AIMessageChunk, type Callbacks, type ChatMessage, type RunnableConfig } from '../index';
+import { abortErrorFor, describeValue, parseOrThrow, requireOptional, RunScope } from '../internal/for-integrations';
 
 /** Options of {@link ChatAnthropic}. */
 export interface ChatAnthropicOptions {
