@@ -14,4 +14,4 @@ export { parseOrThrow } from './validation';
 export { abortErrorFor, raceAbort } from '../runnables/cancellation';
 export { mergeScope, normalizeConfig, RunScope } from '../runnables/config';
 export { inheritedScope } from '../runnables/run';
-export { isError, messageOf } from '../tracers/internal/to-json-value';
+export { isError, messageOf, toJsonError, toJsonValue } from '../tracers/internal/to-json-value';
