@@ -188,7 +188,11 @@ export function viewerClient(api: LayoutApi, boot: ViewerBoot): void {
     bar.style.width = String(geometry.width * 100) + '%';
     track.appendChild(bar);
     const duration = el('span', 'duration', run.endTime === null ? 'running' : api.formatDuration(run.endTime - run.startTime));
-    duration.style.left = String(Math.min(geometry.left + geometry.width, 0.9) * 100) + '%';
+    // After the bar, or inside its right end when the bar reaches the edge.
+    if (geometry.left + geometry.width > 0.85) {
+      duration.className = 'duration inside';
+      duration.style.right = String((1 - geometry.left - geometry.width) * 100) + '%';
+    } else duration.style.left = String((geometry.left + geometry.width) * 100) + '%';
     track.appendChild(duration);
     row.appendChild(track);
     return row;

@@ -51,6 +51,7 @@ main { flex: 1; display: flex; min-height: 0; }
 .bar { position: absolute; top: 6px; height: 12px; border-radius: 2px; background: var(--other); min-width: 2px; }
 .row.running .bar { opacity: .6; background-image: repeating-linear-gradient(45deg, transparent 0 4px, rgba(255,255,255,.4) 4px 8px); }
 .duration { position: absolute; top: 4px; padding-left: 4px; font-size: 11px; color: var(--muted); }
+.duration.inside { color: #fff; padding: 0 4px 0 0; top: 5px; font-size: 10px; }
 #details { flex: 1 1 38%; overflow: auto; padding: 10px 14px; min-width: 280px; }
 #details .head { display: flex; align-items: center; gap: 8px; }
 #details h2 { font-size: 15px; margin: 0; word-break: break-all; }
