@@ -314,7 +314,8 @@ export function viewerClient(api: LayoutApi, boot: ViewerBoot): void {
   function move(delta: number): void {
     if (rows.length === 0) return;
     const current = rows.findIndex((node) => (runs[node] as ViewerRun).id === selectedId);
-    const next = current === -1 ? 0 : Math.max(0, Math.min(rows.length - 1, current + delta));
+    // With nothing selected, "down" starts at the first row and End goes to the last.
+    const next = Math.max(0, Math.min(rows.length - 1, current === -1 ? Math.max(0, delta - 1) : current + delta));
     select((runs[rows[next] as number] as ViewerRun).id, true);
   }
 

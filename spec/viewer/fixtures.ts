@@ -30,8 +30,12 @@ export function tripPlanner(): RunnableSequence<string, string> {
   const plan = RunnableLambda.from(
     async (city: string) => {
       await dispatchCustomEvent('progress', { step: 'plan' });
-      const [forecast, stay] = await Promise.all([weather.invoke({ city }), hotels.invoke({ city })]);
-      return `Pack for: ${forecast}; ${stay}`;
+      // Both tools run at once; hotels starts a little later and ends first, so a viewer that ordered
+      // siblings by end (the order of the JSONL lines) instead of start would show it first.
+      const forecast = weather.invoke({ city });
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      const [stay] = await Promise.all([hotels.invoke({ city }), forecast]);
+      return `Pack for: ${await forecast}; ${stay}`;
     },
     { name: 'plan' },
   );
