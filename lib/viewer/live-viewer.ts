@@ -150,11 +150,8 @@ export class LiveViewer extends RunTracer<LiveRun> {
     this.pendingTokens.clear();
     for (const client of this.clients) client.end();
     this.clients.clear();
-    const listening = await this.ready.then(
-      () => true,
-      () => false,
-    );
-    if (!listening) return;
+    await this.ready.catch(() => undefined);
+    // Also after a failed listen: that releases the server's handle.
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       // Keep-alive connections would hold close() open until they time out.
