@@ -77,7 +77,7 @@ export function main(argv: readonly string[], output: CliOutput = defaultOutput(
   try {
     text = readFileSync(input, 'utf8');
   } catch (error) {
-    output.err(`callscope view: cannot read ${input}: ${error instanceof Error ? error.message : String(error)}`);
+    output.err(`callscope view: cannot read ${input}: ${messageOf(error)}`);
     return 1;
   }
   const { runs, problems } = readJsonlRuns(text);
@@ -85,7 +85,7 @@ export function main(argv: readonly string[], output: CliOutput = defaultOutput(
   try {
     writeFileSync(target, renderPage({ mode: 'static', title: basename(input), runs, problems }));
   } catch (error) {
-    output.err(`callscope view: cannot write ${target}: ${error instanceof Error ? error.message : String(error)}`);
+    output.err(`callscope view: cannot write ${target}: ${messageOf(error)}`);
     return 1;
   }
   for (const problem of problems.slice(0, LISTED_PROBLEMS)) output.err(`${input}:${problem.line}: skipped: ${problem.message}`);
@@ -94,6 +94,12 @@ export function main(argv: readonly string[], output: CliOutput = defaultOutput(
   output.out(`Wrote ${target}: ${runs.length} runs (${errors} failed)${problems.length > 0 ? `, ${problems.length} lines skipped` : ''}.`);
   if (open) openInBrowser(target, output);
   return 0;
+}
+
+// Errors from node:fs may come from another realm (a test runner's sandbox): no `instanceof Error`.
+function messageOf(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(error);
 }
 
 function defaultOutput(): CliOutput {
