@@ -37,6 +37,8 @@ export interface BenchSizes {
   readonly memory: { readonly invokes: number; readonly warmup: number };
   /** Fresh processes timing the import. */
   readonly importRounds: number;
+  /** Runs in the JSONL file the viewer opens, and how many fresh pages open it. */
+  readonly viewer: { readonly runs: number; readonly rounds: number };
 }
 
 const FULL: BenchSizes = {
@@ -48,6 +50,7 @@ const FULL: BenchSizes = {
   concurrent: { runs: 10_000, rounds: 3 },
   memory: { invokes: 1_000_000, warmup: 20_000 },
   importRounds: 5,
+  viewer: { runs: 100_000, rounds: 3 },
 };
 
 const SMOKE: BenchSizes = {
@@ -59,6 +62,7 @@ const SMOKE: BenchSizes = {
   concurrent: { runs: 100, rounds: 1 },
   memory: { invokes: 2_000, warmup: 200 },
   importRounds: 1,
+  viewer: { runs: 1_000, rounds: 1 },
 };
 
 /** What the command line and environment asked for. */

@@ -6,7 +6,7 @@
  * run time, no module-level values. Only `import type` is allowed (erased at compile time).
  */
 import type * as Layout from './layout';
-import type { LAYOUT_FUNCTIONS, ViewerRun } from './layout';
+import type { LAYOUT_FUNCTIONS, PackedRuns, ViewerRun } from './layout';
 
 /** The layout functions, as the page hands them to {@link viewerClient}. */
 export type LayoutApi = typeof LAYOUT_FUNCTIONS;
@@ -19,13 +19,13 @@ export interface LineProblem {
   readonly message: string;
 }
 
-/** What the page starts from: the data of a static page, or the address of a live viewer's events. */
+/** What the page starts from: the runs of a static page, or the address of a live viewer's events. */
 export interface ViewerBoot {
   readonly mode: 'static' | 'live';
   /** Shown in the header: the file name, or "live". */
   readonly title: string;
-  /** Runs of a static page. */
-  readonly runs: ViewerRun[];
+  /** Runs of a static page, packed (see `packRuns`). */
+  readonly packed?: PackedRuns;
   /** Lines of the file that were skipped. */
   readonly problems: readonly LineProblem[];
   /** Live mode: the path of the server-sent events, relative to the page. */
@@ -52,7 +52,7 @@ export function viewerClient(api: LayoutApi, boot: ViewerBoot): void {
     return node;
   };
 
-  let runs: ViewerRun[] = boot.runs;
+  let runs: ViewerRun[] = boot.packed === undefined ? [] : api.unpackRuns(boot.packed);
   const index = new Map<string, ViewerRun>();
   runs.forEach((run) => index.set(run.id, run));
   // Node of each run id in `forest`.
@@ -225,11 +225,12 @@ export function viewerClient(api: LayoutApi, boot: ViewerBoot): void {
 
   function showDetails(): void {
     details.textContent = '';
-    const run = selectedId === null ? undefined : index.get(selectedId);
-    if (run === undefined) {
+    const found = selectedId === null ? undefined : index.get(selectedId);
+    if (found === undefined) {
       details.appendChild(el('p', 'hint', 'Select a run to see its inputs, outputs, error, tags, metadata and tokens. Keys: ↑ ↓ select, ← → collapse and expand, Enter toggles, / searches, z fits the axis to the selected trace.'));
       return;
     }
+    const run = api.hydrateRun(found);
     const head = el('div', 'head t-' + run.type + (run.error !== null ? ' error' : ''));
     head.appendChild(el('span', 'badge', run.type));
     head.appendChild(el('h2', undefined, run.name));
@@ -410,6 +411,8 @@ export function viewerClient(api: LayoutApi, boot: ViewerBoot): void {
   recompute();
   showDetails();
   document.body.dataset.ready = 'true';
+  // For the viewer-open benchmark: from navigation start to the first rows on screen.
+  performance.mark('callscope-ready');
 
   if (live && boot.events !== undefined) {
     // Events are applied in batches, once per animation frame: a busy agent sends many.

@@ -1,5 +1,5 @@
-import { viewerClient, type ViewerBoot } from './client';
-import { LAYOUT_FUNCTIONS } from './layout';
+import { viewerClient, type LineProblem, type ViewerBoot } from './client';
+import { LAYOUT_FUNCTIONS, packRuns, type ViewerRun } from './layout';
 
 // The page: markup and styles here, the script from client.ts and layout.ts, the data inline. A static
 // page allows no network access at all (the Content-Security-Policy below has no `connect-src`, no
@@ -123,13 +123,33 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 }
 
+/** What a page shows. */
+export interface PageInput {
+  readonly mode: 'static' | 'live';
+  /** Shown in the header and the title: the file name, or "live". */
+  readonly title: string;
+  /** Runs of a static page. */
+  readonly runs: readonly ViewerRun[];
+  /** Lines of the file that were skipped. */
+  readonly problems: readonly LineProblem[];
+  /** Live mode: the path of the server-sent events, relative to the page. */
+  readonly events?: string;
+}
+
 /**
  * The viewer page as one self-contained HTML document: styles, script and data inline.
  *
- * @param boot - the runs of a static page, or the events path of a live one.
+ * @param input - the runs of a static page, or the events path of a live one.
  * @returns the HTML.
  */
-export function renderPage(boot: ViewerBoot): string {
+export function renderPage(input: PageInput): string {
+  const boot: ViewerBoot = {
+    mode: input.mode,
+    title: input.title,
+    problems: input.problems,
+    ...(input.mode === 'static' ? { packed: packRuns(input.runs) } : {}),
+    ...(input.events === undefined ? {} : { events: input.events }),
+  };
   // JSON inside <script>: `<` escaped so no `</script>` or `<!--` in the data can end the element early.
   const data = JSON.stringify(boot).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
   const connect = boot.mode === 'live' ? "connect-src 'self'" : "connect-src 'none'";

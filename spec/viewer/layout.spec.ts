@@ -3,7 +3,10 @@ import {
   buildForest,
   filterIsActive,
   formatDuration,
+  hydrateRun,
   matchFilter,
+  packRuns,
+  unpackRuns,
   searchableText,
   timeAxis,
   tokenStats,
@@ -196,6 +199,33 @@ describe('viewer layout', () => {
 
     it('without token times (a JSONL file), gives throughput over the whole run and no time to first token', () => {
       expect(tokenStats(run('m', null, 0, 500, { type: 'llm', tokenCount: 5 }))).toEqual({ count: 5, timeToFirstToken: null, tokensPerSecond: 10, offsets: [] });
+    });
+  });
+
+  describe('packRuns() and unpackRuns()', () => {
+    it('give back the same runs, in seq order, once hydrated', () => {
+      const runs = [
+        ...tripRuns(),
+        run('orphan', 'elsewhere', 1_070, null, { tags: ['io', 'late'], metadata: { user: 'ada' }, events: [{ name: 'progress', data: 1 }], llmOutput: { usage: 3 }, tokenTimes: [1_071] }),
+      ];
+      const unpacked = unpackRuns(JSON.parse(JSON.stringify(packRuns(runs))));
+      expect(unpacked.map(hydrateRun)).toEqual(
+        runs.map((original, i) => ({ ...original, inputs: original.inputs ?? null, outputs: original.outputs ?? null, seq: i, lazy: undefined })),
+      );
+    });
+
+    it('keep inputs and outputs as JSON text until hydrated, and search that text', () => {
+      const [unpacked] = unpackRuns(packRuns([run('a', null, 0, 1, { inputs: { city: 'Lisbon' }, outputs: 'Sunny' })]));
+      expect(unpacked?.inputs).toBeUndefined();
+      expect(searchableText(unpacked as ViewerRun)).toBe('{"city":"lisbon"}\n"sunny"');
+      expect(hydrateRun(unpacked as ViewerRun).inputs).toEqual({ city: 'Lisbon' });
+      expect(searchableText(unpacked as ViewerRun)).toBe('{"city":"lisbon"}\n"sunny"');
+    });
+
+    it('store each name, type and tag list once', () => {
+      const packed = packRuns([run('a', null, 0, 1, { tags: ['x'] }), run('b', null, 0, 1, { tags: ['x'], name: 'a' })]);
+      expect(packed.strings).toEqual(['a', 'chain', 'x']);
+      expect(packed.tagSets).toEqual([[2]]);
     });
   });
 
