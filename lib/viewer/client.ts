@@ -33,6 +33,21 @@ export interface ViewerBoot {
 }
 
 /**
+ * Reads the runs of a static page: base64 of gzipped JSON (see page.ts), inflated by the browser's own
+ * `DecompressionStream` (no request of any kind: `Response` here only collects a stream).
+ *
+ * @param base64 - the text of the page's runs element.
+ * @returns the packed runs.
+ */
+export async function inflateRuns(base64: string): Promise<PackedRuns> {
+  const binary = atob(base64.trim());
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return JSON.parse(await new Response(stream).text()) as PackedRuns;
+}
+
+/**
  * Builds the viewer in the current document.
  *
  * @param api - the layout functions.

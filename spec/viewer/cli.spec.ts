@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { main } from '../../lib/viewer/cli';
 import { writeTripRuns } from './fixtures';
 
@@ -45,12 +46,17 @@ describe('callscope view (command line)', () => {
 
   it('escapes the data, so a run whose input closes the script element cannot inject markup', async () => {
     const file = join(work, 'hostile.jsonl');
-    const line = { id: 'x', parentRunId: null, name: 'n', type: 'chain', inputs: '</script><script>alert(1)</script>', startTime: 1, endTime: 2 };
+    const hostile = '</script><script>alert(1)</script><!--';
+    const line = { id: 'x', parentRunId: null, name: `n${hostile}`, type: 'chain', inputs: hostile, startTime: 1, endTime: 2 };
     writeFileSync(file, `${JSON.stringify(line)}\n`);
-    expect(cli('view', file).code).toBe(0);
+    expect(main(['view', file], { out: () => undefined, err: () => undefined })).toBe(0);
     const html = readFileSync(join(work, 'hostile.html'), 'utf8');
-    expect(html.match(/<\/script>/g)).toHaveLength(2);
-    expect(html).toContain('\\u003c/script>\\u003cscript>alert(1)');
+    // The page's own three script elements close, and nothing else does.
+    expect(html.match(/<\/script>/g)).toHaveLength(3);
+    expect(html).not.toContain('<script>alert(1)');
+    const runs = /<script id="callscope-runs" type="application\/octet-stream">([A-Za-z0-9+/=]+)<\/script>/.exec(html)?.[1];
+    const packed = JSON.parse(gunzipSync(Buffer.from(runs ?? '', 'base64')).toString('utf8'));
+    expect(packed).toMatchObject({ strings: [`n${hostile}`, 'chain'], inputs: [JSON.stringify(hostile)] });
   });
 
   it('lists skipped lines with their line number on stderr and still writes the page', () => {
