@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromium, type CDPSession } from 'playwright-core';
 import type { Scenario, ScenarioReport } from '../harness/report';
 import { formatCount, formatDuration, formatMegabytes, median } from '../harness/stats';
 import { ROOT, runNode } from '../harness/worker';
@@ -34,6 +34,12 @@ async function writeRuns(file: string, runs: number): Promise<void> {
   await tracer.close();
 }
 
+/** The page's main-thread CPU time so far, in ms (Chrome's `ThreadTime` metric). */
+async function threadTime(cdp: CDPSession): Promise<number> {
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  return (metrics.find((metric) => metric.name === 'ThreadTime')?.value ?? NaN) * 1000;
+}
+
 /** viewer-open: time for `npx callscope view` to write the page of a big file, and for chromium to show it. */
 export const viewerOpen: Scenario<BenchSizes> = {
   name: 'viewer-open',
@@ -60,10 +66,14 @@ export const viewerOpen: Scenario<BenchSizes> = {
         args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
         viewport: { width: 1280, height: 800 },
       });
-      const samples: { readyMs: number; wallMs: number; rows: number; summary: string }[] = [];
+      const samples: { readyMs: number; wallMs: number; cpuMs: number; rows: number; summary: string }[] = [];
       try {
         for (let round = 0; round < rounds; round++) {
           const page = await context.newPage();
+          // Main-thread CPU time of the page (thread ticks): what the page costs, whatever else competes for the CPU.
+          const cdp = await context.newCDPSession(page);
+          await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+          const cpuBefore = await threadTime(cdp);
           const started = performance.now();
           await page.goto(pathToFileURL(html).href, { timeout: 120_000 });
           await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
@@ -73,7 +83,8 @@ export const viewerOpen: Scenario<BenchSizes> = {
             rows: document.querySelectorAll('#rows .row').length,
             summary: document.getElementById('summary')?.textContent ?? '',
           }));
-          samples.push({ ...measured, wallMs });
+          const cpuMs = (await threadTime(cdp)) - cpuBefore;
+          samples.push({ ...measured, wallMs, cpuMs });
           await page.close();
         }
       } finally {
@@ -95,6 +106,7 @@ export const viewerOpen: Scenario<BenchSizes> = {
             rows: [
               ['page open: navigation start to first rows (performance mark)', formatDuration(ready), samples.map((sample) => formatDuration(sample.readyMs)).join(', ')],
               ['page open: page.goto() to ready, seen from Node', formatDuration(wall), samples.map((sample) => formatDuration(sample.wallMs)).join(', ')],
+              ['main-thread CPU time of the page, navigation to ready', formatDuration(median(samples.map((sample) => sample.cpuMs))), samples.map((sample) => formatDuration(sample.cpuMs)).join(', ')],
               ['rows in the DOM (virtualised list)', String(samples[0]?.rows ?? 0), samples.map((sample) => String(sample.rows)).join(', ')],
             ],
           },
@@ -110,12 +122,12 @@ export const viewerOpen: Scenario<BenchSizes> = {
         targets: [
           {
             target: `viewer-open: a file of ${formatCount(runs)} runs opens in under 3 s in headless Chromium`,
-            observed: `${formatDuration(ready)} to first rows (median); ${formatDuration(wall)} from page.goto()`,
+            observed: `${formatDuration(wall)} from page.goto() (median; ${formatDuration(ready)} to first rows; main-thread CPU ${formatDuration(median(samples.map((sample) => sample.cpuMs)))})`,
             pass: wall < TARGET_MS,
           },
         ],
         notes: [
-          'The target is checked on the time seen from Node (navigation, parsing the inline data, building the trees, first render); the performance mark excludes the browser-side navigation set-up.',
+          'The target is checked on the wall time seen from Node (navigation, reading and inflating the inline data, building the trees, first render). On a loaded machine (see the load average) that time is mostly waiting for a CPU; the main-thread CPU time (Chrome\'s `ThreadTime` metric, thread ticks) is what the page itself costs.',
           'The issue asks for 100,000 runs; smoke runs use 1,000 and their times mean nothing.',
         ],
       };

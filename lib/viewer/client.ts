@@ -33,18 +33,18 @@ export interface ViewerBoot {
 }
 
 /**
- * Reads the runs of a static page: base64 of gzipped JSON (see page.ts), inflated by the browser's own
+ * Reads the runs of a static page: base64 of gzipped text (see page.ts), inflated by the browser's own
  * `DecompressionStream` (no request of any kind: `Response` here only collects a stream).
  *
  * @param base64 - the text of the page's runs element.
- * @returns the packed runs.
+ * @returns the inflated text, for `packedFromText`.
  */
-export async function inflateRuns(base64: string): Promise<PackedRuns> {
+export async function inflateText(base64: string): Promise<string> {
   const binary = atob(base64.trim());
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return JSON.parse(await new Response(stream).text()) as PackedRuns;
+  return new Response(stream).text();
 }
 
 /**

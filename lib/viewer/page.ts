@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
-import { inflateRuns, viewerClient, type LineProblem, type ViewerBoot } from './client';
-import { LAYOUT_FUNCTIONS, packRuns, type ViewerRun } from './layout';
+import { inflateText, viewerClient, type LineProblem, type ViewerBoot } from './client';
+import { LAYOUT_FUNCTIONS, packedToText, packRuns, type ViewerRun } from './layout';
 
 // The page: markup and styles here, the script from client.ts and layout.ts, the data inline. A static
 // page allows no network access at all (the Content-Security-Policy below has no `connect-src`, no
@@ -117,7 +117,7 @@ function script(): string {
     `var client = ${viewerClient.toString()};`,
     'var packed = document.getElementById("callscope-runs");',
     'if (packed === null) client(api, boot);',
-    `else (${inflateRuns.toString()})(packed.textContent).then(function (runs) { client(api, Object.assign(boot, { packed: runs })); }, function (error) {`,
+    `else (${inflateText.toString()})(packed.textContent).then(function (text) { client(api, Object.assign(boot, { packed: api.packedFromText(text) })); }, function (error) {`,
     '  document.getElementById("summary").textContent = "Could not read the runs in this page: " + error;',
     '});',
     '})();',
@@ -159,7 +159,7 @@ export function renderPage(input: PageInput): string {
   // tens, which the browser reads and tokenises several times faster; it inflates them natively.
   const runs =
     input.mode === 'static'
-      ? `\n<script id="callscope-runs" type="application/octet-stream">${gzipSync(JSON.stringify(packRuns(input.runs)), { level: 6 }).toString('base64')}</script>`
+      ? `\n<script id="callscope-runs" type="application/octet-stream">${gzipSync(packedToText(packRuns(input.runs)), { level: 6 }).toString('base64')}</script>`
       : '';
   // JSON inside <script>: `<` escaped so no `</script>` or `<!--` in the data can end the element early.
   const data = JSON.stringify(boot).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');

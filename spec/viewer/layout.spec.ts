@@ -5,6 +5,8 @@ import {
   formatDuration,
   hydrateRun,
   matchFilter,
+  packedFromText,
+  packedToText,
   packRuns,
   unpackRuns,
   searchableText,
@@ -208,7 +210,7 @@ describe('viewer layout', () => {
         ...tripRuns(),
         run('orphan', 'elsewhere', 1_070, null, { tags: ['io', 'late'], metadata: { user: 'ada' }, events: [{ name: 'progress', data: 1 }], llmOutput: { usage: 3 }, tokenTimes: [1_071] }),
       ];
-      const unpacked = unpackRuns(JSON.parse(JSON.stringify(packRuns(runs))));
+      const unpacked = unpackRuns(packedFromText(packedToText(packRuns(runs))));
       expect(unpacked.map(hydrateRun)).toEqual(
         runs.map((original, i) => ({ ...original, inputs: original.inputs ?? null, outputs: original.outputs ?? null, seq: i, lazy: undefined })),
       );
@@ -220,6 +222,12 @@ describe('viewer layout', () => {
       expect(searchableText(unpacked as ViewerRun)).toBe('{"city":"lisbon"}\n"sunny"');
       expect(hydrateRun(unpacked as ViewerRun).inputs).toEqual({ city: 'Lisbon' });
       expect(searchableText(unpacked as ViewerRun)).toBe('{"city":"lisbon"}\n"sunny"');
+    });
+
+    it('carry line breaks inside values through the text form', () => {
+      const runs = [run('a', null, 0, 1, { inputs: 'one\ntwo', outputs: { text: 'three\r\nfour' } }), run('b', null, 0, 1)];
+      const [first, second] = unpackRuns(packedFromText(packedToText(packRuns(runs)))).map(hydrateRun);
+      expect([first?.inputs, first?.outputs, second?.inputs]).toEqual(['one\ntwo', { text: 'three\r\nfour' }, null]);
     });
 
     it('store each name, type and tag list once', () => {
