@@ -110,7 +110,7 @@ function defaultOutput(): CliOutput {
 function openInBrowser(file: string, output: CliOutput): void {
   const [command, args] =
     process.platform === 'darwin' ? ['open', [file]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', file]] : ['xdg-open', [file]];
-  const child = spawn(command as string, args as string[], { stdio: 'ignore', detached: true });
+  const child = spawn(command, args, { stdio: 'ignore', detached: true });
   child.on('error', (error) => output.err(`callscope view: could not open the page (${error.message}); open ${file} yourself.`));
   child.unref();
 }

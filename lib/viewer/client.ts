@@ -203,11 +203,15 @@ export function viewerClient(api: LayoutApi, boot: ViewerBoot): void {
     bar.style.width = String(geometry.width * 100) + '%';
     track.appendChild(bar);
     const duration = el('span', 'duration', run.endTime === null ? 'running' : api.formatDuration(run.endTime - run.startTime));
-    // After the bar, or inside its right end when the bar reaches the edge.
-    if (geometry.left + geometry.width > 0.85) {
+    // After the bar; near the right edge, inside the bar when it is wide enough, else before it.
+    if (geometry.left + geometry.width <= 0.85) duration.style.left = String((geometry.left + geometry.width) * 100) + '%';
+    else if (geometry.width > 0.12) {
       duration.className = 'duration inside';
       duration.style.right = String((1 - geometry.left - geometry.width) * 100) + '%';
-    } else duration.style.left = String((geometry.left + geometry.width) * 100) + '%';
+    } else {
+      duration.className = 'duration before';
+      duration.style.right = String((1 - geometry.left) * 100) + '%';
+    }
     track.appendChild(duration);
     row.appendChild(track);
     return row;
@@ -217,7 +221,7 @@ export function viewerClient(api: LayoutApi, boot: ViewerBoot): void {
     const error = run.error;
     if (error === null) return '';
     const name = typeof error.name === 'string' ? error.name : 'Error';
-    return name + ': ' + String(error.message ?? '');
+    return name + ': ' + (typeof error.message === 'string' ? error.message : JSON.stringify(error.message ?? ''));
   }
 
   function json(value: unknown): string {
@@ -339,7 +343,7 @@ export function viewerClient(api: LayoutApi, boot: ViewerBoot): void {
   window.addEventListener('resize', () => render());
   rowsBox.addEventListener('click', (event) => {
     const target = event.target as HTMLElement;
-    const row = target.closest('.row') as HTMLElement | null;
+    const row = target.closest<HTMLElement>('.row');
     const id = row?.dataset.id;
     if (id === undefined) return;
     if (target.classList.contains('toggle')) toggle(id);

@@ -88,7 +88,7 @@ function toRun(raw: string, line: number): ViewerRun | string {
     type,
     inputs: record.inputs ?? null,
     outputs: record.outputs ?? null,
-    error: error !== null && typeof error === 'object' && !Array.isArray(error) ? (error as ViewerError) : error === null || error === undefined ? null : { message: String(error) },
+    error: error !== null && typeof error === 'object' && !Array.isArray(error) ? (error as ViewerError) : error === null || error === undefined ? null : { message: typeof error === 'string' ? error : JSON.stringify(error) },
     tags: Array.isArray(record.tags) ? record.tags.map(String) : [],
     metadata: metadata !== null && typeof metadata === 'object' && !Array.isArray(metadata) ? (metadata as Record<string, unknown>) : {},
     startTime,

@@ -276,7 +276,7 @@ export function searchableText(run: ViewerRun): string {
     run.lazy !== undefined
       ? run.lazy.inputs + '\n' + run.lazy.outputs
       : JSON.stringify(run.inputs ?? null) + '\n' + JSON.stringify(run.outputs ?? null);
-  if (run.error !== null) text += '\n' + String(run.error.message ?? '');
+  if (run.error !== null) text += '\n' + (typeof run.error.message === 'string' ? run.error.message : JSON.stringify(run.error.message ?? ''));
   return text.toLowerCase();
 }
 

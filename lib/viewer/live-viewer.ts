@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { z } from 'zod';
 import { RunTracer, type RunEndInfo, type RunStartInfo } from '../index';
 import { parseOrThrow, toJsonError, toJsonValue } from '../internal/for-integrations';
-import type { ViewerError, ViewerRun } from './layout';
+import type { ViewerRun } from './layout';
 import { renderPage } from './page';
 
 /** Options of {@link LiveViewer}. */
@@ -223,7 +223,7 @@ export class LiveViewer extends RunTracer<LiveRun> {
     const { run } = live;
     run.endTime = end.endTime;
     run.outputs = end.failed ? null : toJsonValue(end.outputs, LIMITS);
-    run.error = end.failed ? (toJsonError(end.error, LIMITS) as ViewerError) : null;
+    run.error = end.failed ? toJsonError(end.error, LIMITS) : null;
     const llmOutput = end.llmResult?.llmOutput;
     if (llmOutput !== undefined) run.llmOutput = toJsonValue(llmOutput, LIMITS);
     if (this.closing !== undefined || !this.runs.has(run.id)) return;

@@ -53,6 +53,7 @@ main { flex: 1; display: flex; min-height: 0; }
 .row.running .bar { opacity: .6; background-image: repeating-linear-gradient(45deg, transparent 0 4px, rgba(255,255,255,.4) 4px 8px); }
 .duration { position: absolute; top: 4px; padding-left: 4px; font-size: 11px; color: var(--muted); }
 .duration.inside { color: #fff; padding: 0 4px 0 0; top: 5px; font-size: 10px; }
+.duration.before { padding: 0 4px 0 0; }
 #details { flex: 1 1 38%; overflow: auto; padding: 10px 14px; min-width: 280px; }
 #details .head { display: flex; align-items: center; gap: 8px; }
 #details h2 { font-size: 15px; margin: 0; word-break: break-all; }
