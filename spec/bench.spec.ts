@@ -48,7 +48,8 @@ describe('bench', () => {
     beforeAll(async () => {
       resultsBefore = snapshot(resultsFile);
       outcome = await runSmoke();
-    }, 60_000);
+      // viewer-open starts a headless chromium: more than the other scenarios together on a busy machine.
+    }, 120_000);
 
     it('exits with code 0', () => {
       // Compared together so a failing run shows its stderr.
