@@ -25,11 +25,12 @@ import { importTime } from './scenarios/import';
 import { memory } from './scenarios/memory';
 import { nested3 } from './scenarios/nested-3';
 import { noHandler } from './scenarios/no-handler';
+import { parallel } from './scenarios/parallel';
 import { tokens } from './scenarios/tokens';
 import { viewerOpen } from './scenarios/viewer-open';
 import { readSettings, type BenchSizes } from './settings';
 
-const SCENARIOS: readonly Scenario<BenchSizes>[] = [nested3, noHandler, deep20, fanOut, tokens, concurrent, memory, importTime, viewerOpen];
+const SCENARIOS: readonly Scenario<BenchSizes>[] = [nested3, noHandler, deep20, fanOut, parallel, tokens, concurrent, memory, importTime, viewerOpen];
 const RESULTS_FILE = path.join(ROOT, 'bench', 'RESULTS.md');
 
 async function main(): Promise<void> {

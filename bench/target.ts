@@ -20,7 +20,7 @@ const callscope = require(fromSource ? '../lib' : built) as typeof Callscope;
 /** What is being measured, for the report. */
 export const measuredBuild = fromSource ? '`lib/` (TypeScript sources compiled on the fly by tsx)' : '`dist/index.cjs` (the built package, as users run it)';
 
-export const { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, JsonlTracer, RunnableLambda } = callscope;
+export const { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, JsonlTracer, RunnableLambda, RunnableParallel } = callscope;
 
 /** Whether the benchmarks run the TypeScript sources (`CALLSCOPE_BENCH_SOURCE=lib`) rather than the build. */
 export const benchFromSource = fromSource;

@@ -9,7 +9,7 @@
 
 // Settings
 export { configure, getConfiguration } from './settings';
-export type { CallscopeConfiguration, ConfigureOptions, DeliveryMode, HandlerErrorReport, LostCallbacksPolicy } from './settings';
+export type { CallscopeConfiguration, ConfigureOptions, DeliveryMode, HandlerErrorReport, LostCallbacksPolicy, ShutdownSignal } from './settings';
 export type { PropagationMode } from './context';
 
 // Propagation across boundaries that lose context
@@ -43,7 +43,26 @@ export type {
   RunnableGeneratorOptions,
   RunnableLambdaOptions,
   RunnableLike,
+  RunnableMapLike,
   RunnableSequenceOptions,
+  StepMap,
+} from './runnables';
+
+// Composition
+export { RunnableAssign, RunnableBranch, RunnableParallel, RunnablePassthrough, RunnableRetry, RunnableWithFallbacks } from './runnables';
+export type {
+  BackoffOptions,
+  BranchLike,
+  ErrorClass,
+  FallbacksOptions,
+  ListenerRun,
+  ListenerRunType,
+  RetryOptions,
+  RunListener,
+  RunListeners,
+  RunnableBranchOptions,
+  RunnableParallelOptions,
+  RunnablePassthroughOptions,
 } from './runnables';
 
 // Tools

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 const root = join(__dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const resultsFile = join(root, 'bench', 'RESULTS.md');
-const scenarios = ['nested-3', 'no-handler', 'deep-20', 'fan-out', 'tokens', 'concurrent', 'memory', 'import', 'viewer-open'];
+const scenarios = ['nested-3', 'no-handler', 'deep-20', 'fan-out', 'parallel', 'tokens', 'concurrent', 'memory', 'import', 'viewer-open'];
 
 interface Outcome {
   readonly exitCode: number | null;

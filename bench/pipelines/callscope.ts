@@ -2,7 +2,7 @@
    user code: each call creates the promise whose context propagation is what the benchmark measures. */
 /** The benchmarked workloads built with callscope's public API, exactly as a user would write them. */
 import type { FakeChatModel as FakeChatModelType, PropagationMode, Runnable } from '../../lib';
-import { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, RunnableLambda } from '../target';
+import { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, RunnableLambda, RunnableParallel } from '../target';
 import { repeat, type Contender } from '../harness/interleave';
 import { expectCount } from '../harness/verify';
 
@@ -71,6 +71,12 @@ export function fanOut(width: number): Runnable<number, number> {
   return RunnableLambda.from(async (x: number) => (await Promise.all(children.map((child) => child.invoke(x)))).length, {
     name: 'fan-out',
   });
+}
+
+/** A `RunnableParallel` of `width` async lambdas, each adding its index to the input. */
+export function parallelOfLambdas(width: number): Runnable<number, Record<string, number>> {
+  const steps = Object.fromEntries(Array.from({ length: width }, (_, index) => [`k${index}`, RunnableLambda.from(async (x: number) => x + index, { name: `child-${index}` })]));
+  return RunnableParallel.from(steps);
 }
 
 /** The embedded fake model, streaming `text` token by token during `invoke`. */

@@ -5,7 +5,7 @@ import './langchain-env';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import { AIMessageChunk } from '@langchain/core/messages';
-import { RunnableLambda, type Runnable } from '@langchain/core/runnables';
+import { RunnableLambda, RunnableParallel, type Runnable } from '@langchain/core/runnables';
 import { AsyncLocalStorageProviderSingleton } from '@langchain/core/singletons';
 import { FakeStreamingChatModel } from '@langchain/core/utils/testing';
 import { repeat, type Contender } from '../harness/interleave';
@@ -70,6 +70,12 @@ export function langChainNestedChain(depth: number): Runnable<number, number> {
 export function langChainFanOut(width: number): Runnable<number, number> {
   const children = Array.from({ length: width }, (_, index) => RunnableLambda.from(async (x: number) => x + index));
   return RunnableLambda.from(async (x: number) => (await Promise.all(children.map((child) => child.invoke(x)))).length);
+}
+
+/** LangChain's `RunnableParallel` of `width` async lambdas, each adding its index to the input. */
+export function langChainParallelOfLambdas(width: number): Runnable<number, Record<string, number>> {
+  const steps = Object.fromEntries(Array.from({ length: width }, (_, index) => [`k${index}`, RunnableLambda.from(async (x: number) => x + index)]));
+  return RunnableParallel.from(steps) as Runnable<number, Record<string, number>>;
 }
 
 /**

@@ -1,14 +1,14 @@
+import { HandlerTimeoutError } from '../errors';
 import { currentBackend, getConfiguration, type HandlerErrorReport } from '../settings';
 import {
   backgroundIdle,
   callHandler,
+  callSerial,
   enqueueBackground,
   handlerName,
-  laneOf,
   onBackgroundFailure,
   waitForRoom,
   type CallOutcome,
-  type Delivery,
 } from './delivery';
 import type { CallbackHandler, HandlerMethodName } from './handler';
 
@@ -72,28 +72,14 @@ function emitFrom(
       queuedInBackground = true;
       continue;
     }
-    let outcome: CallOutcome | Promise<CallOutcome>;
-    if (handler.serial === true) {
-      const lane = laneOf(handler);
-      if (lane.active) {
-        // Another call of this handler is in flight: wait for our turn, in order.
-        outcome = new Promise<CallOutcome>((settle) =>
-          lane.enqueue({ handler, method: called, args: callArgs, runId, rootRunId, settle } satisfies Delivery),
-        );
-      } else {
-        outcome = callHandler(handler, called, callArgs);
-        if (outcome instanceof Promise) lane.occupy(outcome);
-      }
-    } else {
-      outcome = callHandler(handler, called, callArgs);
-    }
+    const outcome = handler.serial === true ? callSerial(handler, called, callArgs, runId, rootRunId) : callHandler(handler, called, callArgs);
     if (outcome instanceof Promise) {
       return continueAfter(outcome, listeners, i, method, called, args, runId, rootRunId, fallbackArgs, raised);
     }
     if (outcome !== undefined) raised = absorb(handler, called, runId, outcome.error, raised);
   }
   if (queuedInBackground) {
-    const room = waitForRoom();
+    const room = waitForRoom(rootRunId);
     if (room !== undefined) return room.then(() => throwIfRaised(raised));
   }
   throwIfRaised(raised);
@@ -169,12 +155,17 @@ export async function settleAllHandlerCalls(): Promise<void> {
   }
 }
 
-// Handlers already warned about, per event name, so a handler failing on every token warns once.
-const warned = new WeakMap<object, Set<string>>();
+// Warnings already printed, per handler class (or, for plain objects, handler name) and event name: a handler
+// failing on every token, or a fresh instance per request failing on every request, warns once.
+const warnedClasses = new WeakMap<object, Set<string>>();
+const warnedNames = new Map<string, Set<string>>();
+// Plain-object handlers named per request must not grow the map without bound.
+const MAX_WARNED_NAMES = 1_000;
 
 /**
  * Reports a failed handler call to `configure({ onHandlerError })`, or prints one `console.warn` per
- * handler and event name.
+ * handler class and event name. Never throws, whatever the handler threw (an object without a prototype, a
+ * revoked Proxy, a `toString` that throws): a report must not fail a run or stop a queue.
  */
 export function reportHandlerError(
   handler: CallbackHandler,
@@ -182,27 +173,73 @@ export function reportHandlerError(
   runId: string | undefined,
   error: unknown,
 ): void {
-  const name = handlerName(handler);
-  const report: HandlerErrorReport = { handler, handlerName: name, event, runId, error };
-  const { onHandlerError } = getConfiguration();
-  if (onHandlerError !== undefined) {
-    try {
-      onHandlerError(report);
-    } catch (reporterError) {
-      console.warn('[callscope] onHandlerError threw while reporting a handler error:', reporterError);
+  try {
+    const name = handlerName(handler);
+    const { onHandlerError } = getConfiguration();
+    if (onHandlerError !== undefined) {
+      const report: HandlerErrorReport = { handler, handlerName: name, event, runId, error };
+      try {
+        onHandlerError(report);
+      } catch (reporterError) {
+        console.warn('[callscope] onHandlerError threw while reporting a handler error:', reporterError);
+      }
+      return;
     }
-    return;
+    if (!firstWarning(handler, name, event)) return;
+    const timedOut = isTimeout(error);
+    const detail = timedOut ? (error as HandlerTimeoutError).message : describeThrown(error);
+    console.warn(
+      `[callscope] Handler \`${name}\` ${timedOut ? 'timed out' : 'threw'} in ${event} (run ${runId ?? 'unknown'}): ${withoutFullStop(detail)}. ` +
+        'The run continued without it; set `raiseError: true` on the handler to fail the run instead. ' +
+        'Further failures of this handler class in this event are not printed.',
+    );
+  } catch {
+    // Even console.warn can throw (a stream closed under it); a report is never worth a failed run.
   }
-  let events = warned.get(handler);
-  if (events === undefined) warned.set(handler, (events = new Set()));
-  if (events.has(event)) return;
+}
+
+function firstWarning(handler: CallbackHandler, name: string, event: HandlerMethodName): boolean {
+  const ctor = (handler as { constructor?: unknown }).constructor;
+  let events: Set<string> | undefined;
+  if (typeof ctor === 'function' && ctor !== Object) {
+    events = warnedClasses.get(ctor);
+    if (events === undefined) warnedClasses.set(ctor, (events = new Set()));
+  } else {
+    events = warnedNames.get(name);
+    if (events === undefined) {
+      if (warnedNames.size >= MAX_WARNED_NAMES) warnedNames.clear();
+      warnedNames.set(name, (events = new Set()));
+    }
+  }
+  if (events.has(event)) return false;
   events.add(event);
-  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  console.warn(
-    `[callscope] Handler \`${name}\` threw in ${event} (run ${runId ?? 'unknown'}): ${detail}. ` +
-      'The run continued without it; set `raiseError: true` on the handler to fail the run instead. ' +
-      'Further failures of this handler in this event are not printed.',
-  );
+  return true;
+}
+
+/** A one-line description of anything a handler may throw; never throws. */
+function describeThrown(error: unknown): string {
+  try {
+    if (error instanceof Error) return `${String(error.name)}: ${String(error.message)}`;
+    return String(error);
+  } catch {
+    try {
+      return `an unprintable ${error === null ? 'null' : typeof error} value (${Object.prototype.toString.call(error)})`;
+    } catch {
+      return `an unprintable ${typeof error} value`;
+    }
+  }
+}
+
+function isTimeout(error: unknown): boolean {
+  try {
+    return error instanceof HandlerTimeoutError;
+  } catch {
+    return false; // `instanceof` throws on a revoked Proxy
+  }
+}
+
+function withoutFullStop(text: string): string {
+  return text.endsWith('.') ? text.slice(0, -1) : text;
 }
 
 onBackgroundFailure((delivery, error) => reportHandlerError(delivery.handler, delivery.method, delivery.runId, error));

@@ -12,6 +12,6 @@ export { describeValue } from '../errors';
 export { requireOptional } from './optional-require';
 export { parseOrThrow } from './validation';
 export { abortErrorFor, raceAbort } from '../runnables/cancellation';
-export { mergeScope, normalizeConfig, RunScope } from '../runnables/config';
+export { inheritableHandlers, inheritableTags, mergeScope, normalizeConfig, RunScope } from '../runnables/config';
 export { inheritedScope } from '../runnables/run';
 export { isError, messageOf, toJsonError, toJsonValue } from '../tracers/internal/to-json-value';

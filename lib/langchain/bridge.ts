@@ -4,6 +4,8 @@ import {
   describeValue,
   EVENT,
   emit,
+  inheritableHandlers,
+  inheritableTags,
   inheritedScope,
   mergeScope,
   normalizeConfig,
@@ -132,13 +134,13 @@ function toLangChainConfig(scope: RunScope | undefined, feature: string): Record
   const lc = langchain(feature);
   const parentRunId = scope?.callbacks.parentRunId;
   const manager = new lc.CallbackManager(parentRunId);
-  if (scope !== undefined && scope.callbacks.handlerSet.handlers.length > 0) {
+  if (scope !== undefined && inheritableHandlers(scope).handlers.length > 0) {
     const Bridge = bridgeHandlerClass(lc);
-    manager.addHandler(new Bridge(scope.callbacks.handlerSet, scope._rootRunId ?? parentRunId), true);
+    manager.addHandler(new Bridge(inheritableHandlers(scope), scope._rootRunId ?? parentRunId), true);
   }
   const config: Record<string, unknown> = { callbacks: manager };
   if (scope !== undefined) {
-    config.tags = [...scope.tags];
+    config.tags = [...inheritableTags(scope)];
     config.metadata = { ...scope.metadata };
     if (scope.signal !== undefined) config.signal = scope.signal;
     if (scope.configurable !== undefined) config.configurable = { ...scope.configurable };

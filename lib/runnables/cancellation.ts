@@ -1,4 +1,5 @@
 import { AbortError, RunTimeoutError } from '../errors';
+import { setLongTimeout, type LongTimeout } from '../internal/timers';
 import type { RunScope } from './config';
 
 // One 'abort' listener per signal, however many runs share it: Node warns about a possible leak past ten
@@ -45,11 +46,11 @@ export function abortErrorFor(scope: RunScope, signal: AbortSignal): AbortError 
  * Starts the deadline of a run with a `timeout`: a signal that aborts (with a {@link RunTimeoutError} as
  * its reason) after `timeoutMs`, combined with the inherited signal, and the timer to clear when the run ends.
  */
-export function startDeadline(runName: string, timeoutMs: number): { signal: AbortSignal; timer: NodeJS.Timeout } {
+export function startDeadline(runName: string, timeoutMs: number): { signal: AbortSignal; timer: LongTimeout } {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new RunTimeoutError(runName, timeoutMs)), timeoutMs);
-  // A deadline alone must not keep the process alive.
-  timer.unref();
+  // Chained past Node's largest timer delay, which would otherwise fire at once; and unreferenced: a
+  // deadline alone must not keep the process alive.
+  const timer = setLongTimeout(() => controller.abort(new RunTimeoutError(runName, timeoutMs)), timeoutMs, false);
   return { signal: controller.signal, timer };
 }
 

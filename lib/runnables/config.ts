@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CallbackManager } from '../callbacks/callback-manager';
 import { type HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
 import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler';
+import type { LongTimeout } from '../internal/timers';
 import { parseOrThrow } from '../internal/validation';
 import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../callbacks/foreign-manager';
 
@@ -64,7 +65,7 @@ export class RunScope implements RunnableConfig {
     /** @internal The scope of the parent run, whose open children this run counts among. */
     readonly _owner?: RunScope,
     /** @internal The timer of this run's own `timeout`, cleared when the run ends. */
-    readonly _deadline?: NodeJS.Timeout,
+    readonly _deadline?: LongTimeout,
   ) {}
 
   /** @internal Set when the run has ended: later events for it are refused. */
@@ -73,6 +74,61 @@ export class RunScope implements RunnableConfig {
   _openChildren = 0;
   /** @internal Wakes this run, cancelled, when its last open child has ended. */
   _childrenSettled: (() => void) | undefined = undefined;
+  /**
+   * @internal On a run's scope: the tags runs started under it inherit, when they differ from `tags` (the
+   * run was given tags of its own by a composition, such as `map:key:x`, which LangChain does not pass on).
+   */
+  _inheritTags: readonly string[] | undefined = undefined;
+  /** @internal On a run's scope: the handlers runs started under it inherit, when they differ (listeners). */
+  _inheritHandlers: HandlerSet | undefined = undefined;
+  /**
+   * @internal On a scope made by {@link tagNextRun}: tags for the one run opened from it, not inherited
+   * further, and the run scope it was derived from (whose open children that run counts among).
+   */
+  _nextRunTags: readonly string[] | undefined = undefined;
+  /** @internal See {@link RunScope._nextRunTags}. */
+  _source: RunScope | undefined = undefined;
+}
+
+/**
+ * The config a composition passes to one of its children so that the child's run carries `tags` of its own
+ * (`map:key:a`, `retry:attempt:2`, `condition:1`) without the runs below it inheriting them, as LangChain's
+ * `runManager.getChild(tag)` does. `signal` replaces the scope's signal when given (it must already include
+ * it). The child still counts among the open children of `scope`'s run.
+ *
+ * @internal
+ */
+export function tagNextRun(scope: RunScope, tags: readonly string[] | undefined, signal?: AbortSignal): RunScope {
+  if (tags === undefined && (signal === undefined || signal === scope.signal)) return scope;
+  const derived = new RunScope(
+    scope.callbacks,
+    scope.tags,
+    scope.metadata,
+    signal ?? scope.signal,
+    scope.configurable,
+    scope.maxConcurrency,
+    scope._parentRunId,
+    scope._runName,
+    scope._rootRunId,
+    scope._owner,
+    undefined,
+  );
+  derived._inheritTags = scope._inheritTags;
+  derived._inheritHandlers = scope._inheritHandlers;
+  derived._nextRunTags = tags;
+  derived._source = scope._source ?? scope;
+  derived._ended = scope._ended;
+  return derived;
+}
+
+/** The tags runs started under `scope`'s run inherit. @internal */
+export function inheritableTags(scope: RunScope): readonly string[] {
+  return scope._inheritTags ?? scope.tags;
+}
+
+/** The handlers runs started under `scope`'s run inherit. @internal */
+export function inheritableHandlers(scope: RunScope): HandlerSet {
+  return scope._inheritHandlers ?? scope.callbacks.handlerSet;
 }
 
 /** A validated user config: what {@link normalizeConfig} returns. */
@@ -223,9 +279,9 @@ export function mergeScope(
   call: NormalizedConfig | undefined,
 ): RunScope | undefined {
   if (bound === undefined && call === undefined) return base;
-  let handlers = base?.callbacks.handlerSet ?? NO_HANDLERS;
+  let handlers = base === undefined ? NO_HANDLERS : inheritableHandlers(base);
   let parentRunId = base?.callbacks.parentRunId;
-  let tags = base?.tags ?? EMPTY_TAGS;
+  let tags = base === undefined ? EMPTY_TAGS : inheritableTags(base);
   let metadata = base?.metadata ?? EMPTY_METADATA;
   let signal = base?.signal;
   let configurable = base?.configurable;
@@ -240,7 +296,7 @@ export function mergeScope(
     if (layer.configurable !== undefined) configurable = mergeRecords(configurable, layer.configurable);
     if (layer.maxConcurrency !== undefined) maxConcurrency = layer.maxConcurrency;
   }
-  return new RunScope(
+  const merged = new RunScope(
     new CallbackManager(handlers, { parentRunId }),
     tags,
     metadata,
@@ -251,6 +307,8 @@ export function mergeScope(
     undefined,
     parentRunId === base?.callbacks.parentRunId ? base?._rootRunId : parentRunId,
   );
+  if (base?._nextRunTags !== undefined && parentRunId === base.callbacks.parentRunId) merged._nextRunTags = base._nextRunTags;
+  return merged;
 }
 
 /**
@@ -264,8 +322,29 @@ export function childScope(
   runName: string,
   owner: RunScope | undefined,
   signal: AbortSignal | undefined,
-  deadline: NodeJS.Timeout | undefined,
+  deadline: LongTimeout | undefined,
+  ownHandlers?: readonly CallbackHandler[],
 ): RunScope {
+  if (ownHandlers !== undefined) {
+    // Handlers of this run only (listeners): its children inherit the handlers without them.
+    const scope = childScope(parent, runId, runName, owner, signal, deadline);
+    const withOwn = new RunScope(
+      new CallbackManager(scope.callbacks.handlerSet.union(ownHandlers), { parentRunId: runId }),
+      scope.tags,
+      scope.metadata,
+      scope.signal,
+      scope.configurable,
+      scope.maxConcurrency,
+      scope._parentRunId,
+      scope._runName,
+      scope._rootRunId,
+      scope._owner,
+      scope._deadline,
+    );
+    withOwn._inheritTags = scope._inheritTags;
+    withOwn._inheritHandlers = scope.callbacks.handlerSet;
+    return withOwn;
+  }
   if (parent === undefined) {
     return new RunScope(
       new CallbackManager(NO_HANDLERS, { parentRunId: runId }),
@@ -282,9 +361,11 @@ export function childScope(
     );
   }
   const parentRunId = parent.callbacks.parentRunId;
-  return new RunScope(
-    new CallbackManager(parent.callbacks.handlerSet, { parentRunId: runId }),
-    parent.tags,
+  const inherited = inheritableTags(parent);
+  const own = parent._nextRunTags;
+  const scope = new RunScope(
+    new CallbackManager(inheritableHandlers(parent), { parentRunId: runId }),
+    own === undefined ? inherited : (unionTags(inherited, own) ?? EMPTY_TAGS),
     parent.metadata,
     signal,
     parent.configurable,
@@ -295,6 +376,8 @@ export function childScope(
     owner,
     deadline,
   );
+  if (own !== undefined) scope._inheritTags = inherited;
+  return scope;
 }
 
 function dedupe(tags: readonly string[]): string[] {

@@ -1,7 +1,13 @@
 export type { Callbacks, RunnableConfig } from './config';
-export { Runnable, type BatchOptions, type RunnableLike } from './runnable';
+export { Runnable, type BatchOptions, type RunnableLike, type RunnableMapLike, type StepMap } from './runnable';
 export { RunnableLambda, type LambdaFunction, type RunnableLambdaOptions } from './lambda';
 export { RunnableGenerator, type GeneratorFunction, type RunnableGeneratorOptions } from './generator';
 export { RunnableSequence, type RunnableSequenceOptions } from './sequence';
+export { RunnableParallel, type RunnableParallelOptions } from './parallel';
+export { RunnableAssign, RunnablePassthrough, type RunnablePassthroughOptions } from './passthrough';
+export { RunnableBranch, type BranchLike, type RunnableBranchOptions } from './branch';
+export { RunnableRetry, type BackoffOptions, type RetryOptions } from './retry';
+export { RunnableWithFallbacks, type ErrorClass, type FallbacksOptions } from './fallbacks';
+export type { ListenerRun, ListenerRunType, RunListener, RunListeners } from './listeners';
 export { withCallbacks } from './with-callbacks';
 export { combineChunks } from './combine';

@@ -1,10 +1,14 @@
-import { EVENT } from '../callbacks/dispatch';
+import { exemptRoot, releaseRoot, setBackgroundCallContext, startedInBackgroundCall } from '../callbacks/delivery';
+import { EVENT, NO_HANDLERS } from '../callbacks/dispatch';
+import { CallbackManager } from '../callbacks/callback-manager';
 import type { CallbackHandler } from '../callbacks/handler';
 import { AbortError } from '../errors';
-import { abortErrorFor, raceAbort, startDeadline } from './cancellation';
+import { abortErrorFor, onAbort, raceAbort, startDeadline } from './cancellation';
 import { newRunId } from '../internal/run-id';
+import { clearLongTimeout } from '../internal/timers';
 import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
+import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks } from './lost-callbacks';
 import { childScope, combineSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
 
@@ -19,7 +23,17 @@ export interface RunTarget<TInput, TOutput> {
   _emitStart(scope: RunScope, input: TInput | undefined): Promise<void> | undefined;
   _emitEnd(scope: RunScope, output: TOutput | undefined): Promise<void> | undefined;
   _emitError(scope: RunScope, error: unknown): Promise<void> | undefined;
+  /** Listeners attached with `withListeners`, called for this target's runs only. */
+  readonly _listeners?: readonly RunListeners[] | undefined;
 }
+
+/**
+ * The context background handlers are called in: no run (a run started there is a root, as in a blocking
+ * handler), but recognisable, so that such a run is exempt from backpressure: the call that starts it holds
+ * its handler's queue until the run ends, and waiting for room in the queues could mean waiting for itself.
+ */
+const BACKGROUND_CALL = new RunScope(new CallbackManager(NO_HANDLERS), Object.freeze([]), Object.freeze({}), undefined, undefined, undefined);
+setBackgroundCallContext(BACKGROUND_CALL, (value, fn, ...args) => currentBackend().with(value, fn, ...args));
 
 /**
  * The context a run started now would inherit: the config itself when it is a scope callscope built,
@@ -53,11 +67,17 @@ export function openScope<TInput, TOutput>(
     if (left !== undefined) reportLostCallbacks(runName, left);
   }
   // The run counts as an open child of the run whose scope it inherits, when that is its parent.
-  const owner = inherited !== undefined && parentRunId !== undefined && inherited.callbacks.parentRunId === parentRunId ? inherited : undefined;
+  // A scope a composition derived for one child (tagNextRun) stands for the run it was derived from.
+  const home = inherited?._source ?? inherited;
+  const owner = home !== undefined && parentRunId !== undefined && home.callbacks.parentRunId === parentRunId ? home : undefined;
   const timeout = call?.timeout ?? bound?.timeout;
-  if (timeout === undefined) return childScope(parent, call?.runId ?? newRunId(), runName, owner, parent?.signal, undefined);
+  const runId = call?.runId ?? newRunId();
+  const listeners = target._listeners;
+  const own = listeners === undefined ? undefined : listeners.map((set) => listenerHandler(set, runId, parent?._rootRunId ?? parentRunId ?? runId));
+  if (parentRunId === undefined && startedInBackgroundCall(inherited)) exemptRoot(runId);
+  if (timeout === undefined) return childScope(parent, runId, runName, owner, parent?.signal, undefined, own);
   const deadline = startDeadline(runName, timeout);
-  return childScope(parent, call?.runId ?? newRunId(), runName, owner, combineSignals(parent?.signal, deadline.signal), deadline.timer);
+  return childScope(parent, runId, runName, owner, combineSignals(parent?.signal, deadline.signal), deadline.timer, own);
 }
 
 function callBody<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {
@@ -90,7 +110,8 @@ function enter(scope: RunScope): void {
 /** Ends a run's bookkeeping: its deadline timer, and its place among its parent's open children. */
 function leave(scope: RunScope): void {
   scope._ended = true;
-  if (scope._deadline !== undefined) clearTimeout(scope._deadline);
+  if (scope._deadline !== undefined) clearLongTimeout(scope._deadline);
+  if (scope._parentRunId === undefined) releaseRoot(scope.callbacks.parentRunId as string);
   const owner = scope._owner;
   if (owner !== undefined && --owner._openChildren === 0 && owner._childrenSettled !== undefined) {
     const wake = owner._childrenSettled;
@@ -160,6 +181,8 @@ async function executeObservedRun<TInput, TOutput>(target: RunTarget<TInput, TOu
     if (started !== undefined) await started;
     let output: TOutput;
     try {
+      // A start handler (async, or one that aborts) may have seen the signal abort: nothing starts under it.
+      if (signal?.aborted) throw abortErrorFor(scope, signal);
       const result = inRun(scope, callBody, target, input, scope);
       output = signal === undefined ? await result : await raceAbort(result, signal, scope);
     } catch (error) {
@@ -231,17 +254,36 @@ export async function* streamRun<TInput, TOutput>(
 ): AsyncGenerator<TOutput, void, undefined> {
   const scope = openScope(target, config, inherited);
   enter(scope);
+  let left = false;
+  // Set while the generator is parked at a `yield`: a consumer may drop the stream there without calling
+  // return(), and nobody would ever resume it. An abort must still end the run (and let its parent end).
+  let parked = false;
+  let endedByAbort: Promise<void> | undefined;
+  let iterator: AsyncIterator<TOutput> | undefined;
+  const signal = scope.signal;
+  const backend = currentBackend<RunScope>();
+  const stopWatching =
+    signal === undefined
+      ? noop
+      : onAbort(signal, () => {
+          if (!parked) return; // a running step sees the abort itself, through raceAbort
+          endedByAbort = (async () => {
+            if (iterator !== undefined) closeQuietly(backend.with(scope, returnOf, iterator));
+            await emitFailure(target, scope, abortErrorFor(scope, signal));
+            left = true;
+            leave(scope);
+          })();
+        });
   try {
-    const signal = scope.signal;
     if (signal?.aborted) throw abortErrorFor(scope, signal);
     const started = emitStart(target, scope, startInput);
     if (started !== undefined) await started;
-    const backend = currentBackend<RunScope>();
-    let iterator: AsyncIterator<TOutput> | undefined;
     let combined: TOutput | undefined;
     let received = false;
     let state: 'running' | 'finished' | 'failed' = 'running';
     try {
+      // A start handler (async, or one that aborts) may have seen the signal abort: nothing starts under it.
+      if (signal?.aborted) throw abortErrorFor(scope, signal);
       iterator = inRun(scope, produce, scope);
       for (;;) {
         const pending = inRun(scope, nextOf, iterator);
@@ -249,28 +291,46 @@ export async function* streamRun<TInput, TOutput>(
         if (step.done === true) break;
         combined = received ? (combineChunks(combined, step.value) as TOutput) : step.value;
         received = true;
-        yield step.value;
+        parked = true;
+        try {
+          yield step.value;
+        } finally {
+          parked = false;
+        }
+        if (endedByAbort !== undefined) {
+          // Aborted while parked: the run has already reported its error.
+          state = 'finished';
+          await endedByAbort;
+          throw abortErrorFor(scope, signal as AbortSignal);
+        }
       }
       state = 'finished';
     } catch (error) {
+      if (state === 'finished') throw error;
       state = 'failed';
       if (iterator !== undefined) closeQuietly(backend.with(scope, returnOf, iterator));
       await emitFailure(target, scope, error);
       throw error;
     } finally {
       if (state === 'running') {
-        // The consumer stopped early (`break`, `return()`): close the producer and end the run with what it got.
-        if (iterator !== undefined) await settleQuietly(backend.with(scope, returnOf, iterator));
-        scope._ended = true;
-        const ended = target._emitEnd(scope, combined);
-        if (ended !== undefined) await ended;
+        if (endedByAbort !== undefined) {
+          // Returned after an abort ended the run while parked: nothing more to report.
+          await endedByAbort;
+        } else {
+          // The consumer stopped early (`break`, `return()`): close the producer and end the run with what it got.
+          if (iterator !== undefined) await settleQuietly(backend.with(scope, returnOf, iterator));
+          scope._ended = true;
+          const ended = target._emitEnd(scope, combined);
+          if (ended !== undefined) await ended;
+        }
       }
     }
     scope._ended = true;
     const ended = target._emitEnd(scope, combined);
     if (ended !== undefined) await ended;
   } finally {
-    leave(scope);
+    stopWatching();
+    if (!left) leave(scope);
   }
 }
 

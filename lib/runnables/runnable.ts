@@ -2,6 +2,9 @@ import { EVENT, emit } from '../callbacks/dispatch';
 import type { Serialized } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
 import { combineNormalized, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
+import { validListeners, type RunListeners } from './listeners';
+import type { FallbacksOptions } from './fallbacks';
+import type { RetryOptions } from './retry';
 import { combineStream, executeRun, inheritedScope, streamRun, type RunTarget } from './run';
 
 /** Options of {@link Runnable.batch}. */
@@ -13,17 +16,60 @@ export interface BatchOptions {
   returnExceptions?: boolean;
 }
 
-/** A runnable accepted where a function could be given too: `pipe`, `RunnableSequence.from`. */
+/** A runnable accepted where a function could be given too: `pipe`, `RunnableSequence.from`, compositions. */
 export type RunnableLike<TInput, TOutput> =
   | Runnable<TInput, TOutput>
   | ((input: TInput, config: RunnableConfig) => TOutput | Promise<TOutput>);
 
-type SequenceFactory = <TInput, TOutput>(steps: readonly RunnableLike<unknown, unknown>[]) => Runnable<TInput, TOutput>;
+/**
+ * A plain object of steps, accepted wherever a step is expected (`pipe`, `RunnableSequence.from`, the steps
+ * of compositions): each key's step gets the same input and its output becomes that key of the result,
+ * as with `RunnableParallel`.
+ */
+export type RunnableMapLike<TInput, TOutput> = {
+  [K in keyof TOutput]: RunnableLike<TInput, TOutput[K]> | NestedMapLike<TInput, TOutput[K]>;
+};
+
+/** A nested object of steps: only where the output is itself an object. */
+type NestedMapLike<TInput, TOutput> = unknown extends TOutput
+  ? StepMap<TInput>
+  : TOutput extends Record<string, unknown>
+    ? RunnableMapLike<TInput, TOutput>
+    : never;
+
+/** An object of steps whose outputs are not known statically, as `RunnableSequence.from` takes them. */
+export interface StepMap<TInput> {
+  readonly [key: string]: RunnableLike<TInput, unknown> | StepMap<TInput>;
+}
+
+type SequenceFactory = <TInput, TOutput>(steps: readonly (RunnableLike<unknown, unknown> | StepMap<unknown>)[]) => Runnable<TInput, TOutput>;
 let sequenceFactory: SequenceFactory | undefined;
 
 /** @internal Lets `RunnableSequence` provide `pipe` without a circular import. */
 export function registerSequenceFactory(factory: SequenceFactory): void {
   sequenceFactory = factory;
+}
+
+interface CompositionFactories {
+  assign?: (mapping: StepMap<unknown>) => Runnable<Record<string, unknown>, Record<string, unknown>>;
+  retry?: <TInput, TOutput>(bound: Runnable<TInput, TOutput>, options: RetryOptions<TInput> | undefined) => Runnable<TInput, TOutput>;
+  fallbacks?: <TInput, TOutput>(
+    runnable: Runnable<TInput, TOutput>,
+    fallbacks: readonly RunnableLike<TInput, TOutput>[],
+    options: FallbacksOptions | undefined,
+  ) => Runnable<TInput, TOutput>;
+}
+const factories: CompositionFactories = {};
+
+/** @internal Lets the composition modules provide `assign`, `withRetry` and `withFallbacks` without a circular import. */
+export function registerCompositionFactory<TKey extends keyof CompositionFactories>(key: TKey, factory: NonNullable<CompositionFactories[TKey]>): void {
+  factories[key] = factory;
+}
+
+function factory<TKey extends keyof CompositionFactories>(key: TKey): NonNullable<CompositionFactories[TKey]> {
+  const found = factories[key];
+  if (found === undefined) throw new Error(`callscope: the ${key} composition is not loaded; import callscope from its entry point.`);
+  return found;
 }
 
 /**
@@ -40,12 +86,15 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
   name: string;
   /** @internal Config attached with `withConfig`/`withCallbacks`, already validated. */
   boundConfig: NormalizedConfig | undefined;
+  /** @internal Listeners attached with `withListeners`, called for this runnable's own runs only. */
+  _listeners: readonly RunListeners[] | undefined;
   private serializedCache: Serialized | undefined;
 
   /** @param name - name of this runnable's runs; defaults to the class name. */
   constructor(name?: string) {
     this.name = name ?? new.target.name;
     this.boundConfig = undefined;
+    this._listeners = undefined;
     this.serializedCache = undefined;
   }
 
@@ -154,7 +203,7 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
    * const chain = prompt.pipe(model).pipe((message) => message.content);
    * ```
    */
-  pipe<TNext>(next: RunnableLike<TOutput, TNext>): Runnable<TInput, TNext> {
+  pipe<TNext>(next: RunnableLike<TOutput, TNext> | RunnableMapLike<TOutput, TNext>): Runnable<TInput, TNext> {
     if (sequenceFactory === undefined) throw new Error('callscope: RunnableSequence is not loaded; import callscope from its entry point.');
     return sequenceFactory<TInput, TNext>([this, next as RunnableLike<unknown, unknown>]);
   }
@@ -192,6 +241,80 @@ export abstract class Runnable<TInput = unknown, TOutput = unknown> implements R
   /** @internal The family used in `serialized.id`. */
   protected get kind(): string {
     return 'runnables';
+  }
+
+  /**
+   * A sequence of this runnable and a step that adds keys to its output object, each computed in parallel
+   * from that object (`RunnablePassthrough.assign(mapping)`).
+   *
+   * @param mapping - the keys to add: runnables, functions or objects of steps.
+   * @returns the sequence.
+   * @throws {@link ConfigError} when `mapping` is not a non-empty object of steps.
+   * @example
+   * ```ts
+   * const withLength = parse.assign({ length: (doc: { text: string }) => doc.text.length });
+   * ```
+   */
+  assign<TAdded extends Record<string, unknown>>(mapping: RunnableMapLike<TOutput, TAdded>): Runnable<TInput, TOutput & TAdded> {
+    const assign = factory('assign')(mapping as StepMap<unknown>);
+    return this.pipe(assign as unknown as Runnable<TOutput, TOutput & TAdded>);
+  }
+
+  /**
+   * A runnable that runs this one again when it fails: each attempt is a child run (tagged
+   * `retry:attempt:N` from the second on, as in LangChain), with exponential backoff and jitter between
+   * attempts. The waits end early when the signal aborts or the deadline passes; `AbortError` is never
+   * retried; the last attempt's error is the run's error.
+   *
+   * @param options - see {@link RetryOptions}.
+   * @returns a `RunnableRetry`, whose runs are named like this runnable's.
+   * @throws {@link ConfigError} when an option is invalid or unknown.
+   * @example
+   * ```ts
+   * const sturdy = model.withRetry({ stopAfterAttempt: 4, retryIf: (error) => isRateLimit(error) });
+   * ```
+   */
+  withRetry(options?: RetryOptions<TInput>): Runnable<TInput, TOutput> {
+    return factory('retry')(this, options);
+  }
+
+  /**
+   * A runnable that tries this one, then each fallback in order until one succeeds, each a child run.
+   * When all fail, the run fails with this runnable's error. When streaming, it falls back only while no
+   * chunk has been produced.
+   *
+   * @param fallbacks - runnables, functions or objects of steps to try in order.
+   * @param options - see {@link FallbacksOptions}.
+   * @returns a `RunnableWithFallbacks`.
+   * @throws {@link ConfigError} when `fallbacks` is not a non-empty array of steps, or an option is invalid.
+   * @example
+   * ```ts
+   * const answer = bigModel.withFallbacks([smallModel]);
+   * ```
+   */
+  withFallbacks(fallbacks: readonly RunnableLike<TInput, TOutput>[], options?: FallbacksOptions): Runnable<TInput, TOutput> {
+    return factory('fallbacks')(this, fallbacks, options);
+  }
+
+  /**
+   * A copy of this runnable (same class, same fields) whose own runs call `listeners` with the run (id,
+   * name, type, inputs, outputs or error, parent, times), as LangChain's `withListeners` does. Listeners
+   * are awaited like a blocking handler, and a failing one is reported like a failing handler. Runs
+   * nested inside do not call them: they are inherited by nothing.
+   *
+   * @param listeners - `onStart`, `onEnd`, `onError`.
+   * @returns the copy.
+   * @throws {@link ConfigError} when `listeners` holds something else than these functions.
+   * @example
+   * ```ts
+   * const timed = chain.withListeners({ onEnd: (run) => metrics.record(run.name, run.end_time! - run.start_time) });
+   * ```
+   */
+  withListeners(listeners: RunListeners): this {
+    const checked = validListeners(listeners);
+    const copy = Object.assign(Object.create(Object.getPrototypeOf(this) as object) as this, this);
+    copy._listeners = [...(this._listeners ?? []), checked];
+    return copy;
   }
 
   /** @internal */

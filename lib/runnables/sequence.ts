@@ -1,7 +1,8 @@
 import { ConfigError, describeValue } from '../errors';
 import type { RunnableConfig, RunScope } from './config';
 import { RunnableLambda } from './lambda';
-import { registerSequenceFactory, Runnable, type RunnableLike } from './runnable';
+import { registerSequenceFactory, Runnable, type RunnableLike, type StepMap } from './runnable';
+import { isPlainObject, toRunnable } from './parallel';
 import { once } from './run';
 
 /** Options of {@link RunnableSequence.from}. */
@@ -29,7 +30,7 @@ export class RunnableSequence<TInput, TOutput> extends Runnable<TInput, TOutput>
    * @param steps - runnables or functions; functions become {@link RunnableLambda}s.
    * @throws {@link ConfigError} when `steps` is empty or holds something else.
    */
-  constructor(steps: readonly RunnableLike<unknown, unknown>[], options: RunnableSequenceOptions = {}) {
+  constructor(steps: readonly (RunnableLike<unknown, unknown> | StepMap<unknown>)[], options: RunnableSequenceOptions = {}) {
     super(options.name ?? 'RunnableSequence');
     if (!Array.isArray(steps) || steps.length === 0) {
       throw new ConfigError('steps', steps, `Expected RunnableSequence.from() to receive a non-empty array of runnables or functions, got ${describeValue(steps)}.`, {
@@ -41,8 +42,10 @@ export class RunnableSequence<TInput, TOutput> extends Runnable<TInput, TOutput>
       if (step instanceof RunnableSequence && step.boundConfig === undefined && step.name === 'RunnableSequence') flat.push(...step.steps);
       else if (step instanceof Runnable) flat.push(step as Runnable<unknown, unknown>);
       else if (typeof step === 'function') flat.push(new RunnableLambda(step as (input: unknown, config: RunnableConfig) => unknown));
+      // A plain object of steps is a parallel, as in LangChain.
+      else if (isPlainObject(step) && Object.keys(step).length > 0) flat.push(toRunnable(step, `steps[${index}]`));
       else {
-        throw new ConfigError(`steps[${index}]`, step, `Expected \`steps[${index}]\` to be a runnable or a function, got ${describeValue(step)}.`, {
+        throw new ConfigError(`steps[${index}]`, step, `Expected \`steps[${index}]\` to be a runnable, a function or an object of steps, got ${describeValue(step)}.`, {
           code: 'INVALID_ARGUMENT',
         });
       }
@@ -56,10 +59,10 @@ export class RunnableSequence<TInput, TOutput> extends Runnable<TInput, TOutput>
    * @throws {@link ConfigError} when `steps` is empty or holds something that is neither a runnable nor a function.
    */
   static from<TInput = unknown, TOutput = unknown>(
-    steps: readonly RunnableLike<never, unknown>[],
+    steps: readonly (RunnableLike<never, unknown> | StepMap<never>)[],
     options?: RunnableSequenceOptions,
   ): RunnableSequence<TInput, TOutput> {
-    return new RunnableSequence<TInput, TOutput>(steps as readonly RunnableLike<unknown, unknown>[], options);
+    return new RunnableSequence<TInput, TOutput>(steps as readonly (RunnableLike<unknown, unknown> | StepMap<unknown>)[], options);
   }
 
   /** @internal */
@@ -78,4 +81,4 @@ export class RunnableSequence<TInput, TOutput> extends Runnable<TInput, TOutput>
   }
 }
 
-registerSequenceFactory(<TInput, TOutput>(steps: readonly RunnableLike<unknown, unknown>[]) => new RunnableSequence<TInput, TOutput>(steps));
+registerSequenceFactory(<TInput, TOutput>(steps: readonly (RunnableLike<unknown, unknown> | StepMap<unknown>)[]) => new RunnableSequence<TInput, TOutput>(steps));

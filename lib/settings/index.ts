@@ -62,8 +62,11 @@ export interface CallscopeConfiguration {
   /**
    * Abandon a handler call that has not settled after this many milliseconds, reporting one
    * `HandlerTimeoutError` (or failing the run with it for `raiseError` handlers). A handler's own
-   * `handlerTimeoutMs` overrides it.
-   * @default undefined (no limit)
+   * `handlerTimeoutMs` overrides it. Left unset, calls a run waits for (blocking delivery) are abandoned
+   * after 30,000 ms, so a handler that never settles cannot hang a run, and background calls have no limit.
+   * `Infinity` turns the limit off for every call. Any length is honoured, including more than the
+   * 2,147,483,647 ms a single Node timer takes.
+   * @default undefined (30,000 ms for blocking calls, no limit for background calls)
    */
   readonly handlerTimeoutMs: number | undefined;
   /**
@@ -72,7 +75,26 @@ export interface CallscopeConfiguration {
    * @default 10000
    */
   readonly maxQueuedEvents: number;
+  /**
+   * Signals on which callscope delivers the background queues before the process ends (Node ends the process
+   * at once on `SIGTERM` and `SIGINT`, running no JavaScript, so without this, queued events are lost). On
+   * such a signal callscope waits until the queues are empty or `shutdownTimeoutMs` has passed, then ends the
+   * process with exit code 128 + the signal's number, as the signal would have; if your code listens to the
+   * signal too, callscope only delivers and leaves ending the process to you. A second signal while waiting
+   * ends the process at once. `[]` removes the listeners.
+   * @default [] (no listener: the signal ends the process at once)
+   */
+  readonly shutdownSignals: readonly ShutdownSignal[];
+  /**
+   * How long a shutdown signal (see `shutdownSignals`) waits for the background queues to be delivered, in
+   * milliseconds. Any length is honoured.
+   * @default 5000
+   */
+  readonly shutdownTimeoutMs: number;
 }
+
+/** A signal `configure({ shutdownSignals })` can handle: its number is the same on Linux and macOS. */
+export type ShutdownSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT';
 
 /** See {@link CallscopeConfiguration.callbacks}. */
 export type DeliveryMode = 'blocking' | 'background';
@@ -90,8 +112,10 @@ const configureSchema = z.strictObject({
     .optional(),
   onLostCallbacks: z.enum(['ignore', 'warn', 'throw']).optional(),
   callbacks: z.enum(['blocking', 'background']).optional(),
-  handlerTimeoutMs: z.number().positive().finite().optional(),
+  handlerTimeoutMs: z.union([z.number().positive(), z.literal(Number.POSITIVE_INFINITY)]).optional(),
   maxQueuedEvents: z.number().int().min(1).optional(),
+  shutdownSignals: z.array(z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'])).optional(),
+  shutdownTimeoutMs: z.number().positive().optional(),
 });
 
 const expectations = {
@@ -99,8 +123,10 @@ const expectations = {
   onHandlerError: 'a function receiving a HandlerErrorReport',
   onLostCallbacks: "one of 'ignore', 'warn', 'throw'",
   callbacks: "one of 'blocking', 'background'",
-  handlerTimeoutMs: 'a positive number of milliseconds (or undefined for no limit)',
+  handlerTimeoutMs: 'a positive number of milliseconds, Infinity for no limit, or undefined for the default',
   maxQueuedEvents: 'a whole number of at least 1',
+  shutdownSignals: "an array of 'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'",
+  shutdownTimeoutMs: 'a positive number of milliseconds',
 };
 
 let settings: CallscopeConfiguration = Object.freeze({
@@ -110,6 +136,8 @@ let settings: CallscopeConfiguration = Object.freeze({
   callbacks: 'blocking',
   handlerTimeoutMs: undefined,
   maxQueuedEvents: 10_000,
+  shutdownSignals: Object.freeze([]),
+  shutdownTimeoutMs: 5_000,
 });
 
 let backend: ContextBackend<unknown> = createAsyncLocalStorageBackend();
@@ -137,7 +165,10 @@ export function configure(options: ConfigureOptions): CallscopeConfiguration {
     callbacks: parsed.callbacks ?? settings.callbacks,
     handlerTimeoutMs: 'handlerTimeoutMs' in parsed ? parsed.handlerTimeoutMs : settings.handlerTimeoutMs,
     maxQueuedEvents: parsed.maxQueuedEvents ?? settings.maxQueuedEvents,
+    shutdownSignals: parsed.shutdownSignals === undefined ? settings.shutdownSignals : Object.freeze([...new Set(parsed.shutdownSignals)]),
+    shutdownTimeoutMs: parsed.shutdownTimeoutMs ?? settings.shutdownTimeoutMs,
   });
+  if (next.shutdownSignals !== settings.shutdownSignals) applyShutdownSignals(next.shutdownSignals);
   if (next.propagation !== settings.propagation || next.onLostCallbacks !== settings.onLostCallbacks) {
     backend = createBackend(next.propagation, next.onLostCallbacks !== 'ignore');
   }
@@ -152,6 +183,17 @@ export function configure(options: ConfigureOptions): CallscopeConfiguration {
  */
 export function getConfiguration(): CallscopeConfiguration {
   return settings;
+}
+
+let applyShutdownSignals: (signals: readonly ShutdownSignal[]) => void = () => undefined;
+
+/**
+ * Lets the delivery machinery install and remove the `shutdownSignals` listeners without a circular import;
+ * applies the signals configured so far at once. Internal.
+ */
+export function onShutdownSignalsChange(apply: (signals: readonly ShutdownSignal[]) => void): void {
+  applyShutdownSignals = apply;
+  if (settings.shutdownSignals.length > 0) apply(settings.shutdownSignals);
 }
 
 /** The context backend of the current propagation mode. Internal: read on every run. */

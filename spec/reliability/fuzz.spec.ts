@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import fc from 'fast-check';
 import { z } from 'zod';
 import {
@@ -151,5 +153,67 @@ describe('fuzzed bad input', () => {
       { numRuns, endOnFailure: true },
     );
     expect(unhandled).toEqual([]);
+  }, 120_000);
+});
+
+/**
+ * Fuzzed exit paths: random handlers (synchronous, asynchronous, never settling) with random numbers of queued
+ * background events, then a random way out of the process. Each case runs in a child process. Accounting must
+ * be exact: for every handler, events delivered plus events the exit warning names as lost equals events
+ * queued; synchronous handlers lose nothing; the exit code is the one the path gives.
+ */
+describe('fuzzed exit paths', () => {
+  type Kind = 'sync' | 'async' | 'hang';
+  type Way = 'exit' | 'uncaught' | 'unhandled' | 'sigterm';
+  const ends: Record<Way, { code: string; status: number }> = {
+    exit: { code: 'process.exit(7);', status: 7 },
+    uncaught: { code: "throw new Error('crash');", status: 1 },
+    unhandled: { code: "Promise.reject(new Error('crash'));", status: 1 },
+    sigterm: { code: "process.kill(process.pid, 'SIGTERM');", status: 143 },
+  };
+
+  it('never loses an event silently, on any exit path', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom<Kind>('sync', 'async', 'hang'), { minLength: 1, maxLength: 3 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.constantFrom<Way>('exit', 'uncaught', 'unhandled', 'sigterm'),
+        (kinds, events, way) => {
+          const script = `
+            const cs = require('./lib');
+            cs.configure({ callbacks: 'background', shutdownSignals: ['SIGTERM'], shutdownTimeoutMs: 200 });
+            const kinds = ${JSON.stringify(kinds)};
+            const delivered = kinds.map(() => 0);
+            const handlers = kinds.map((kind, i) => ({
+              name: 'H' + i,
+              handleChainStart: kind === 'sync' ? () => { delivered[i]++; }
+                : kind === 'async' ? async () => { await new Promise((r) => setTimeout(r, 1)); delivered[i]++; }
+                : () => new Promise(() => {}),
+            }));
+            const echo = cs.RunnableLambda.from((x) => x);
+            for (let i = 0; i < ${events}; i++) echo.invoke(i, { callbacks: handlers }).catch(() => {});
+            process.on('exit', () => console.log(JSON.stringify(delivered)));
+            ${ends[way].code}
+          `;
+          const child = spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', script], {
+            cwd: path.resolve(__dirname, '../..'),
+            encoding: 'utf8',
+            timeout: 20_000,
+          });
+
+          expect(child.status).toBe(ends[way].status);
+          const delivered = JSON.parse(child.stdout.trim()) as number[];
+          const warnings = child.stderr.split('\n').filter((line) => line.startsWith('[callscope]'));
+          expect(warnings.length).toBeLessThanOrEqual(1);
+          const lost = new Map([...(warnings[0] ?? '').matchAll(/(\d+) of `(H\d)`/g)].map((match) => [match[2], Number(match[1])]));
+          kinds.forEach((kind, i) => {
+            const lostHere = lost.get(`H${i}`) ?? 0;
+            expect((delivered[i] ?? 0) + lostHere).toBe(events);
+            if (kind === 'sync') expect(lostHere).toBe(0);
+          });
+        },
+      ),
+      { numRuns: 4 * Number(process.env.FC_RUNS ?? 1), endOnFailure: true },
+    );
   }, 120_000);
 });

@@ -12,6 +12,8 @@ it('documents its defaults', () => {
     callbacks: 'blocking',
     handlerTimeoutMs: undefined,
     maxQueuedEvents: 10_000,
+    shutdownSignals: [],
+    shutdownTimeoutMs: 5_000,
   });
 });
 
@@ -39,6 +41,8 @@ describe('configure()', () => {
       callbacks: 'blocking',
       handlerTimeoutMs: undefined,
       maxQueuedEvents: 10_000,
+      shutdownSignals: [],
+      shutdownTimeoutMs: 5_000,
     });
   });
 
@@ -55,6 +59,8 @@ describe('configure()', () => {
     ['a zero handler timeout', { handlerTimeoutMs: 0 }, 'Expected `handlerTimeoutMs` to be a positive number of milliseconds'],
     ['a fractional queue bound', { maxQueuedEvents: 2.5 }, 'Expected `maxQueuedEvents` to be a whole number of at least 1'],
     ['an unknown diagnostics policy', { onLostCallbacks: 'log' }, "Expected `onLostCallbacks` to be one of 'ignore', 'warn', 'throw'"],
+    ['an unknown shutdown signal', { shutdownSignals: ['SIGKILL'] }, "Expected `shutdownSignals` to be an array of 'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'"],
+    ['a shutdown timeout of Infinity', { shutdownTimeoutMs: Infinity }, 'Expected `shutdownTimeoutMs` to be a positive number of milliseconds'],
   ])('throws ConfigError for %s and changes nothing', (_, options, message) => {
     configure({ propagation: 'explicit' });
     expect(() => configure(options as unknown as ConfigureOptions)).toThrow(ConfigError);
