@@ -15,7 +15,11 @@ export const ENTRY_POINTS = {
   express: 'lib/express/index.ts',
   fastify: 'lib/fastify/index.ts',
   hono: 'lib/hono/index.ts',
+  viewer: 'lib/viewer/index.ts',
 } as const;
+
+/** The command line (`npx callscope view`), package.json `bin`: a CommonJS file only, not an entry point. */
+const CLI = { cli: 'lib/viewer/cli.ts' } as const;
 
 // One CommonJS build of all entry points with code splitting: the core's modules live in shared chunks
 // (dist/chunk-*.cjs) that every entry point requires, so `callscope` and `callscope/opentelemetry` share
@@ -28,7 +32,7 @@ export const ENTRY_POINTS = {
 // the very failure callscope exists to prevent. Node reads the bundles' named exports statically, so
 // `import { RunnableLambda } from 'callscope'` still works. The ESM build is kept only for its `.d.mts`.
 export default defineConfig({
-  entry: ENTRY_POINTS,
+  entry: { ...ENTRY_POINTS, ...CLI },
   format: ['esm', 'cjs'],
   outExtension: ({ format }) => (format === 'cjs' ? { js: '.cjs', dts: '.d.cts' } : { js: '.mjs', dts: '.d.mts' }),
   dts: true,
@@ -52,6 +56,8 @@ export default defineConfig({
       );
       rmSync(`dist/${name}.mjs.map`, { force: true });
     }
+    // The command line runs as CommonJS only (package.json `bin`).
+    for (const file of ['cli.mjs', 'cli.mjs.map']) rmSync(`dist/${file}`, { force: true });
     // The ESM build's own chunks are not used by anything once the entries re-export the CommonJS ones.
     for (const file of readdirSync('dist')) {
       if (/^chunk-.*\.mjs(\.map)?$/.test(file)) rmSync(`dist/${file}`, { force: true });

@@ -30,10 +30,11 @@ import { parallel } from './scenarios/parallel';
 import { streamEvents } from './scenarios/stream-events';
 import { tokens } from './scenarios/tokens';
 import { traceableScenario } from './scenarios/traceable';
+import { viewerOpen } from './scenarios/viewer-open';
 import { readSettings, type BenchSizes } from './settings';
 import { SOAK_END, SOAK_START } from './soak-section';
 
-const SCENARIOS: readonly Scenario<BenchSizes>[] = [nested3, noHandler, deep20, fanOut, parallel, tokens, traceableScenario, streamEvents, concurrent, memory, importTime, httpScope];
+const SCENARIOS: readonly Scenario<BenchSizes>[] = [nested3, noHandler, deep20, fanOut, parallel, tokens, traceableScenario, streamEvents, concurrent, memory, importTime, httpScope, viewerOpen];
 const RESULTS_FILE = path.join(ROOT, 'bench', 'RESULTS.md');
 
 async function main(): Promise<void> {

@@ -47,6 +47,8 @@ export interface BenchSizes {
     /** When set, each measurement sends this many requests instead of running for `durationSeconds`. */
     readonly amount: number | undefined;
   };
+  /** Runs in the JSONL file the viewer opens, and how many fresh pages open it. */
+  readonly viewer: { readonly runs: number; readonly rounds: number };
 }
 
 const FULL: BenchSizes = {
@@ -60,6 +62,7 @@ const FULL: BenchSizes = {
   memory: { invokes: 1_000_000, warmup: 20_000 },
   importRounds: 5,
   http: { rounds: 3, connections: 50, durationSeconds: 5, amount: undefined },
+  viewer: { runs: 100_000, rounds: 3 },
 };
 
 const SMOKE: BenchSizes = {
@@ -73,6 +76,7 @@ const SMOKE: BenchSizes = {
   memory: { invokes: 2_000, warmup: 200 },
   importRounds: 1,
   http: { rounds: 1, connections: 5, durationSeconds: 1, amount: 50 },
+  viewer: { runs: 1_000, rounds: 1 },
 };
 
 /** What the command line and environment asked for. */

@@ -22,10 +22,13 @@ const callscope = require(fromSource ? '../lib' : built) as typeof Callscope;
 /** What is being measured, for the report. */
 export const measuredBuild = fromSource ? '`lib/` (TypeScript sources compiled on the fly by tsx)' : '`dist/index.cjs` (the built package, as users run it)';
 
-export const { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, RunnableLambda, RunnableParallel, traceable } = callscope;
+export const { AsyncCallbackHandler, BaseCallbackHandler, configure, FakeChatModel, JsonlTracer, RunnableLambda, RunnableParallel, traceable } = callscope;
 
 /** The SDK wrappers from the same build: `callscope/anthropic` and `callscope/openai`. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
 export const { wrapAnthropic } = require(fromSource ? '../lib/anthropic' : path.join(__dirname, '..', 'dist', 'anthropic.cjs')) as typeof CallscopeAnthropic;
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
 export const { wrapOpenAI } = require(fromSource ? '../lib/openai' : path.join(__dirname, '..', 'dist', 'openai.cjs')) as typeof CallscopeOpenAI;
+
+/** Whether the benchmarks run the TypeScript sources (`CALLSCOPE_BENCH_SOURCE=lib`) rather than the build. */
+export const benchFromSource = fromSource;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 const root = join(__dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const resultsFile = join(root, 'bench', 'RESULTS.md');
-const scenarios = ['nested-3', 'no-handler', 'deep-20', 'fan-out', 'parallel', 'tokens', 'traceable', 'stream-events', 'concurrent', 'memory', 'import', 'http'];
+const scenarios = ['nested-3', 'no-handler', 'deep-20', 'fan-out', 'parallel', 'tokens', 'traceable', 'stream-events', 'concurrent', 'memory', 'import', 'http', 'viewer-open'];
 
 interface Outcome {
   readonly exitCode: number | null;
@@ -48,7 +48,8 @@ describe('bench', () => {
     beforeAll(async () => {
       resultsBefore = snapshot(resultsFile);
       outcome = await runSmoke();
-    }, 90_000);
+      // viewer-open starts a headless chromium: more than the other scenarios together on a busy machine.
+    }, 120_000);
 
     it('exits with code 0', () => {
       // Compared together so a failing run shows its stderr.

@@ -16,7 +16,7 @@ export { markRemote, remoteParentOfRun, type RemoteParent } from '../propagation
 export { abortErrorFor, raceAbort } from '../runnables/cancellation';
 export { inheritableHandlers, inheritableTags, mergeScope, normalizeConfig, RunScope } from '../runnables/config';
 export { inheritedScope } from '../runnables/run';
-export { isError, messageOf } from '../tracers/internal/to-json-value';
+export { isError, messageOf, toJsonError, toJsonValue } from '../tracers/internal/to-json-value';
 export {
   followApiPromise,
   followHelperStream,

@@ -103,20 +103,26 @@ export function nearestKey(key: string, known: readonly string[]): string | unde
   return best;
 }
 
-/** Levenshtein distance of `a` and `b`, or `limit` when it is at least that. */
+/**
+ * Edit distance of `a` and `b` counting a swap of two neighbouring letters as one edit (`prot` for `port`,
+ * the commonest typo), or `limit` when it is at least that.
+ */
 function editDistance(a: string, b: string, limit: number): number {
   if (Math.abs(a.length - b.length) >= limit) return limit;
+  let beforePrevious: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      const value = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+      let value = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, (beforePrevious[j - 2] as number) + 1);
       current.push(value);
       if (value < rowMin) rowMin = value;
     }
     if (rowMin >= limit) return limit;
+    beforePrevious = previous;
     previous = current;
   }
   return Math.min(previous[b.length] as number, limit);

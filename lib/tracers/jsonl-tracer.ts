@@ -4,8 +4,14 @@ import { ConfigError, describeValue } from '../errors';
 import { messageOf, toJsonError, toJsonValue, type JsonError, type JsonValue } from './internal/to-json-value';
 import { RunTracer, type RunEndInfo, type RunStartInfo, type RunType } from './run-tracer';
 
-/** One line of a {@link JsonlTracer} file: a finished run, without its children (they have lines of their own). */
+/**
+ * One line of a {@link JsonlTracer} file: a finished run, without its children (they have lines of their own).
+ * `v` is the version of this format; it changes only when a field changes meaning or goes away (new optional
+ * fields keep it). Lines written before the field existed have no `v` and read as version 1.
+ */
 export interface JsonlRunRecord {
+  /** The version of the line format: `1`. */
+  readonly v: 1;
   /** The run's id. */
   readonly id: string;
   /** The id of the run it was started in; `null` for a root run (one whose parent is in another process too). */
@@ -47,6 +53,9 @@ interface OpenRun {
   tokenCount: number;
   readonly events: { name: string; data: unknown }[];
 }
+
+// The `v` of every line; see JsonlRunRecord.
+const JSONL_FORMAT_VERSION = 1;
 
 // Deep enough for any real payload, shallow enough never to overflow the stack on a pathological one.
 const LIMITS = { maxDepth: 64 } as const;
@@ -163,7 +172,7 @@ export class JsonlTracer extends RunTracer<OpenRun> {
     } catch (reason) {
       // toJsonValue makes this unreachable in practice; should it happen, the line keeps the run's identity.
       this.warnOnce('serialise', `callscope JsonlTracer: could not serialise run \`${name}\` (${runId}): ${messageOf(reason)}.`);
-      line = JSON.stringify({ id: runId, parentRunId: parentRunId ?? null, name, type }) + '\n';
+      line = JSON.stringify({ v: JSONL_FORMAT_VERSION, id: runId, parentRunId: parentRunId ?? null, name, type }) + '\n';
     }
     this.write(line);
   }
@@ -209,6 +218,7 @@ function toRecord(run: OpenRun, end: RunEndInfo): JsonlRunRecord {
   const { start } = run;
   const llmOutput = end.llmResult?.llmOutput;
   return {
+    v: JSONL_FORMAT_VERSION,
     id: start.runId,
     parentRunId: start.parentIsRemote ? null : (start.parentRunId ?? null),
     ...(start.parentIsRemote && start.parentRunId !== undefined ? { remoteParentRunId: start.parentRunId } : {}),

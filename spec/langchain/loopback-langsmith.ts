@@ -46,7 +46,7 @@ export class LoopbackLangSmith {
   private async answer(url: string, contentType: string, body: Buffer): Promise<unknown> {
     if (url.startsWith('/info')) return { version: 'loopback', batch_ingest_config: { use_multipart_endpoint: true } };
     if (url.startsWith('/runs/multipart')) {
-      const form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
+      const form = await new Response(Uint8Array.from(body), { headers: { 'content-type': contentType } }).formData();
       for (const [field, value] of form.entries()) {
         const text = typeof value === 'string' ? value : await value.text();
         const [, id, part] = field.split('.');

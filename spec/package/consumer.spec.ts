@@ -301,7 +301,7 @@ describe('the packed package, installed in a fresh project', () => {
   it('ships only dist/, the README and package.json', () => {
     const paths = packed.map((file) => file.path).sort();
     expect(paths.filter((path) => !path.startsWith('dist/'))).toEqual(['README.md', 'package.json']);
-    for (const entry of ['index', 'opentelemetry', 'anthropic', 'langchain', 'openai', 'http', 'express', 'fastify', 'hono']) {
+    for (const entry of ['index', 'opentelemetry', 'anthropic', 'langchain', 'openai', 'http', 'express', 'fastify', 'hono', 'viewer']) {
       expect(paths).toEqual(
         expect.arrayContaining([`dist/${entry}.cjs`, `dist/${entry}.d.mts`, `dist/${entry}.d.ts`, `dist/${entry}.mjs`]),
       );
@@ -362,6 +362,59 @@ console.log(JSON.stringify({
       required: { anthropic: true, openai: true, opentelemetry: true, langchain: true },
       runIdSeenByIntegration: true,
     });
+  });
+
+  it('writes the trace viewer page with `npx callscope view`, from a JSONL file of real runs', () => {
+    writeFileSync(
+      join(project, 'write-runs.mjs'),
+      `import { JsonlTracer, RunnableLambda } from 'callscope';
+const tracer = new JsonlTracer('runs.jsonl');
+const leaf = RunnableLambda.from((x) => x + 1, { name: 'leaf' });
+const fail = RunnableLambda.from(() => { throw new Error('boom'); }, { name: 'fail' });
+await RunnableLambda.from(async (x) => fail.invoke(await leaf.invoke(x)), { name: 'top' }).invoke(1, { callbacks: [tracer] }).catch(() => undefined);
+await tracer.close();
+`,
+    );
+    run(process.execPath, ['write-runs.mjs'], project);
+    const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+    // --no-install: the bin of the installed package, never a download.
+    const printed = run(npx, ['--no-install', 'callscope', 'view', 'runs.jsonl', '--out', 'trace.html'], project);
+    expect(printed.trim()).toBe('Wrote trace.html: 3 runs (2 failed).');
+    const html = readFileSync(join(project, 'trace.html'), 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<script id="callscope-runs" type="application/octet-stream">');
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/);
+  });
+
+  it('loads callscope/viewer on the same core: its errors are the core\'s ConfigError, its handler runs in core runs', () => {
+    writeFileSync(
+      join(project, 'viewer.cjs'),
+      `const { ConfigError, RunnableLambda } = require('callscope');
+const { LiveViewer } = require('callscope/viewer');
+(async () => {
+  let refused;
+  try { new LiveViewer({ prot: 1 }); } catch (error) { refused = error instanceof ConfigError && error.field; }
+  const viewer = new LiveViewer({ port: 0 });
+  await viewer.ready;
+  await RunnableLambda.from((x) => x, { name: 'seen' }).invoke(1, { callbacks: [viewer] });
+  const page = await fetch(viewer.url).then((response) => response.text());
+  // The first server-sent event, the snapshot a page gets when it connects, holds the run.
+  const events = await fetch(new URL('events', viewer.url));
+  const reader = events.body.getReader();
+  let snapshot = '';
+  while (!snapshot.includes('\\n\\n')) snapshot += new TextDecoder().decode((await reader.read()).value);
+  await reader.cancel();
+  await viewer.close();
+  console.log(JSON.stringify({
+    refused,
+    url: /^http:\\/\\/127\\.0\\.0\\.1:\\d+\\/$/.test(viewer.url),
+    page: page.startsWith('<!doctype html>'),
+    seen: snapshot.startsWith('event: snapshot') && snapshot.includes('"name":"seen"'),
+  }));
+})().catch((error) => { console.error(error); process.exitCode = 1; });
+`,
+    );
+    expect(JSON.parse(run(process.execPath, ['viewer.cjs'], project))).toEqual({ refused: 'prot', url: true, page: true, seen: true });
   });
 
   it('installs without the optional peer dependencies', () => {

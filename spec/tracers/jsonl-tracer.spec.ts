@@ -86,6 +86,16 @@ describe('JsonlTracer', () => {
       ]);
     });
 
+    it('marks every line with the version of the format, `v: 1`, as its first field', async () => {
+      const stream = sink();
+      const tracer = new JsonlTracer(stream);
+      await expect(tripPlanner().invoke('Lisbon', { callbacks: [tracer] })).rejects.toThrow('no suitcase found');
+      await tracer.close();
+      const records = stream.records();
+      expect(records).toHaveLength(5);
+      expect(records.map((record) => [Object.keys(record)[0], record.v])).toEqual(records.map(() => ['v', 1]));
+    });
+
     it('links each line to its parent with the same ids a RunCollector sees', async () => {
       const stream = sink();
       const tracer = new JsonlTracer(stream);
@@ -111,6 +121,7 @@ describe('JsonlTracer', () => {
       await tracer.close();
       const [llm, chain] = stream.records();
       expect(chain).toEqual({
+        v: 1,
         id: expect.any(String),
         parentRunId: null,
         name: 'ask',
