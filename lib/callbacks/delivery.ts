@@ -1,4 +1,5 @@
 import { HandlerTimeoutError } from '../errors';
+import { onBeforeExit } from '../platform';
 import { getConfiguration } from '../settings';
 import type { CallbackHandler, HandlerMethodName } from './handler';
 
@@ -171,7 +172,7 @@ export function enqueueBackground(delivery: Delivery): void {
   if (delivery.rootRunId !== undefined) queuedByRoot.set(delivery.rootRunId, (queuedByRoot.get(delivery.rootRunId) ?? 0) + 1);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    process.on('beforeExit', deliverBeforeExit);
+    onBeforeExit(deliverBeforeExit);
   }
   laneOf(delivery.handler).enqueue(delivery);
 }

@@ -1,4 +1,4 @@
-import { sharedStorage } from './async-local-storage';
+import { hasAsyncLocalStorage, sharedStorage } from './async-local-storage';
 import type { ContextBackend } from './backend';
 
 /**
@@ -7,7 +7,9 @@ import type { ContextBackend } from './backend';
  * AsyncLocalStorage exists.
  *
  * @param track - keep the running run in the shared AsyncLocalStorage, without letting anything inherit
- *   it, so that a child invoked without config can be reported (`onLostCallbacks`).
+ *   it, so that a child invoked without config can be reported (`onLostCallbacks`). Where the runtime has
+ *   no AsyncLocalStorage (a browser), the run is tracked while its body runs synchronously: a child invoked
+ *   before the body's first `await` is reported, a later one cannot be.
  */
 export function createExplicitBackend<TValue>(track = false): ContextBackend<TValue> {
   if (!track) {
@@ -19,6 +21,7 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
       observed: () => undefined,
     };
   }
+  if (!hasAsyncLocalStorage()) return createSynchronousTracker<TValue>();
   const als = sharedStorage();
   return {
     mode: 'explicit',
@@ -26,5 +29,25 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
     with: (value, fn, ...args) => als.run(value, fn, ...args),
     bind: (value, fn) => (...args) => als.run(value, fn, ...args),
     observed: () => als.getStore() as TValue | undefined,
+  };
+}
+
+function createSynchronousTracker<TValue>(): ContextBackend<TValue> {
+  let current: TValue | undefined;
+  const withValue = <TArgs extends unknown[], TResult>(value: TValue | undefined, fn: (...args: TArgs) => TResult, ...args: TArgs): TResult => {
+    const previous = current;
+    current = value;
+    try {
+      return fn(...args);
+    } finally {
+      current = previous;
+    }
+  };
+  return {
+    mode: 'explicit',
+    active: () => undefined,
+    with: withValue,
+    bind: (value, fn) => (...args) => withValue(value, fn, ...args),
+    observed: () => current,
   };
 }

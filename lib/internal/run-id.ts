@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { randomFill } from '../platform';
 
 /**
  * UUIDv7 run ids (RFC 9562): 48-bit Unix milliseconds, then a 12-bit counter that keeps ids made in the same
@@ -14,7 +14,7 @@ import { randomFillSync } from 'node:crypto';
 const POOL_BYTES = 16 * 1024;
 // Per id: 3 hex digits to seed the counter, 4 for the variant group, 12 for the last group.
 const RANDOM_HEX_PER_ID = 19;
-const bytes = Buffer.allocUnsafe(POOL_BYTES);
+const bytes = new Uint8Array(POOL_BYTES);
 let poolHex = '';
 let poolIndex = 0;
 
@@ -27,8 +27,11 @@ let timePrefix = '';
 let counter = 0;
 
 function refill(): void {
-  randomFillSync(bytes);
-  poolHex = bytes.toString('hex');
+  randomFill(bytes);
+  // Once per ~860 ids: a join of table lookups (no Buffer outside Node) costs nothing per id.
+  const hex = new Array<string>(POOL_BYTES);
+  for (let index = 0; index < POOL_BYTES; index++) hex[index] = HEX[bytes[index] as number] as string;
+  poolHex = hex.join('');
   poolIndex = 0;
 }
 
