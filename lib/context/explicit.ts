@@ -8,8 +8,7 @@ import type { ContextBackend } from './backend';
  *
  * @param track - keep the running run in the shared AsyncLocalStorage, without letting anything inherit
  *   it, so that a child invoked without config can be reported (`onLostCallbacks`). Where the runtime has
- *   no AsyncLocalStorage (a browser), the run is tracked while its body runs synchronously: a child invoked
- *   before the body's first `await` is reported, a later one cannot be.
+ *   no AsyncLocalStorage (a browser), the newest run whose body has not settled stands for the caller.
  */
 export function createExplicitBackend<TValue>(track = false): ContextBackend<TValue> {
   if (!track) {
@@ -21,7 +20,7 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
       observed: () => undefined,
     };
   }
-  if (!hasAsyncLocalStorage()) return createSynchronousTracker<TValue>();
+  if (!hasAsyncLocalStorage()) return createInFlightTracker<TValue>();
   const als = sharedStorage();
   return {
     mode: 'explicit',
@@ -32,22 +31,37 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
   };
 }
 
-function createSynchronousTracker<TValue>(): ContextBackend<TValue> {
+function createInFlightTracker<TValue>(): ContextBackend<TValue> {
+  // Without AsyncLocalStorage nothing says which run an `await` continuation belongs to. What is known: the
+  // run whose body is running synchronously now, else the runs whose bodies have started and not settled.
+  // The newest of those is taken as the caller: right for one root run at a time (how diagnostics are used
+  // in tests), approximate when unrelated root runs overlap.
   let current: TValue | undefined;
+  const inFlight: TValue[] = [];
   const withValue = <TArgs extends unknown[], TResult>(value: TValue | undefined, fn: (...args: TArgs) => TResult, ...args: TArgs): TResult => {
     const previous = current;
     current = value;
+    let result: TResult;
     try {
-      return fn(...args);
+      result = fn(...args);
     } finally {
       current = previous;
     }
+    if (value !== undefined && result instanceof Promise) {
+      inFlight.push(value);
+      const settled = (): void => {
+        const index = inFlight.lastIndexOf(value);
+        if (index >= 0) inFlight.splice(index, 1);
+      };
+      result.then(settled, settled);
+    }
+    return result;
   };
   return {
     mode: 'explicit',
     active: () => undefined,
     with: withValue,
     bind: (value, fn) => (...args) => withValue(value, fn, ...args),
-    observed: () => current,
+    observed: () => current ?? inFlight[inFlight.length - 1],
   };
 }
