@@ -22,10 +22,24 @@ export interface BoundaryRow {
   readonly outcomes: Readonly<Record<NodeMode, { readonly plain: Outcome; readonly remedied?: Outcome }>>;
 }
 
-export function renderBoundaryTable(rows: readonly BoundaryRow[]): string {
+/** A runtime's column: the cells spec/runtimes/suite.mjs asserts there, from spec/runtimes/expected.json. */
+export interface RuntimeColumn {
+  readonly label: string;
+  readonly propagation: string;
+  readonly boundaries: Readonly<Record<string, string>>;
+}
+
+/** The columns of the other runtimes, in the order of spec/runtimes/expected.json. */
+export function runtimeColumns(): RuntimeColumn[] {
+  const file = path.resolve(__dirname, '../runtimes/expected.json');
+  const { runtimes } = JSON.parse(readFileSync(file, 'utf8')) as { runtimes: Record<string, RuntimeColumn> };
+  return Object.values(runtimes);
+}
+
+export function renderBoundaryTable(rows: readonly BoundaryRow[], runtimes: readonly RuntimeColumn[] = runtimeColumns()): string {
   const lines = [
-    `| Boundary | ${MODES.map((mode) => `\`'${mode}'\``).join(' | ')} |`,
-    `| --- | ${MODES.map(() => '---').join(' | ')} |`,
+    `| Boundary | ${[...MODES.map((mode) => `Node \`'${mode}'\``), ...runtimes.map((runtime) => `${runtime.label} (\`'${runtime.propagation}'\`)`)].join(' | ')} |`,
+    `| --- | ${[...MODES, ...runtimes].map(() => '---').join(' | ')} |`,
   ];
   for (const row of rows) {
     const cells = MODES.map((mode) => {
@@ -35,6 +49,11 @@ export function renderBoundaryTable(rows: readonly BoundaryRow[]): string {
       const fix = mode === 'explicit' && row.remedy !== 'send the run id to the worker' ? 'passing `config`' : remedyText(row.remedy);
       return `lost; kept with ${fix}`;
     });
+    for (const runtime of runtimes) {
+      const cell = runtime.boundaries[row.name];
+      if (cell === undefined) throw new Error(`spec/runtimes/expected.json: ${runtime.label} has no cell for ${row.name}`);
+      cells.push(cell);
+    }
     lines.push(`| ${row.name} | ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
@@ -71,9 +90,13 @@ function main(): void {
     env: { ...process.env, CALLSCOPE_BOUNDARY_RESULTS: results },
   });
   const rows = JSON.parse(readFileSync(results, 'utf8')) as BoundaryRow[];
+  // The other runtimes' columns, observed by the runtime suite against the built package (recorded into
+  // spec/runtimes/expected.json, which the suite asserts from then on). Needs the runtimes .ci/run installs.
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(root, 'spec/runtimes/run.mjs'), '--record'], { cwd: root, stdio: 'inherit' });
   const readmePath = path.join(root, 'README.md');
   writeFileSync(readmePath, replaceTable(readFileSync(readmePath, 'utf8'), renderBoundaryTable(rows)));
-  console.log(`README.md: boundary table rewritten from ${rows.length} observed boundaries.`);
+  console.log(`README.md: boundary table rewritten from ${rows.length} observed boundaries, on Node and ${runtimeColumns().length} other runtimes.`);
 }
 
 if (require.main === module) main();
