@@ -1,4 +1,4 @@
-import { randomFill } from '../platform';
+import { randomHex } from '../platform';
 
 /**
  * UUIDv7 run ids (RFC 9562): 48-bit Unix milliseconds, then a 12-bit counter that keeps ids made in the same
@@ -14,7 +14,6 @@ import { randomFill } from '../platform';
 const POOL_BYTES = 16 * 1024;
 // Per id: 3 hex digits to seed the counter, 4 for the variant group, 12 for the last group.
 const RANDOM_HEX_PER_ID = 19;
-const bytes = new Uint8Array(POOL_BYTES);
 let poolHex = '';
 let poolIndex = 0;
 
@@ -27,11 +26,8 @@ let timePrefix = '';
 let counter = 0;
 
 function refill(): void {
-  randomFill(bytes);
-  // Once per ~860 ids: a join of table lookups (no Buffer outside Node) costs nothing per id.
-  const hex = new Array<string>(POOL_BYTES);
-  for (let index = 0; index < POOL_BYTES; index++) hex[index] = HEX[bytes[index] as number] as string;
-  poolHex = hex.join('');
+  // Native hex encoding on Node (lib/platform/node.ts): the pool is refilled every ~860 ids.
+  poolHex = randomHex(POOL_BYTES);
   poolIndex = 0;
 }
 

@@ -39,12 +39,14 @@ export const asyncLocalStorageMissing: string | undefined =
     ? 'this runtime has no AsyncLocalStorage (no global one, and `node:async_hooks` cannot be loaded; on Cloudflare Workers, enable the `nodejs_als` or `nodejs_compat` compatibility flag)'
     : undefined;
 
-/** Fills `bytes` with cryptographically strong random bytes. */
-export const randomFill = (bytes: Uint8Array): void => {
-  // getRandomValues fills at most 65,536 bytes per call.
-  for (let offset = 0; offset < bytes.length; offset += 65_536) {
-    globalThis.crypto.getRandomValues(bytes.subarray(offset, Math.min(offset + 65_536, bytes.length)));
-  }
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+
+/** `byteCount` (at most 64 KiB) cryptographically strong random bytes as lower-case hex text. */
+export const randomHex = (byteCount: number): string => {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(byteCount));
+  let text = '';
+  for (const byte of bytes) text += HEX[byte] as string;
+  return text;
 };
 
 /** True for errors: here, values with `Error` on their prototype chain or tagged `[object Error]`. */

@@ -9,7 +9,7 @@ export {
   isNativeError,
   onBeforeExit,
   openAppendStream,
-  randomFill,
+  randomHex,
   requireFromLibrary,
   standardOutput,
   streamFinished,

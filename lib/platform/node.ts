@@ -18,10 +18,10 @@ export const AsyncLocalStorageClass: typeof AsyncLocalStorage | undefined = Asyn
 /** Why {@link AsyncLocalStorageClass} is missing (never, here). */
 export const asyncLocalStorageMissing: string | undefined = undefined;
 
-/** Fills `bytes` with cryptographically strong random bytes. */
-export const randomFill = (bytes: Uint8Array): void => {
-  randomFillSync(bytes);
-};
+const randomPool = Buffer.allocUnsafe(16 * 1024);
+
+/** `byteCount` (at most 16 KiB) cryptographically strong random bytes as lower-case hex text. */
+export const randomHex = (byteCount: number): string => randomFillSync(randomPool, 0, byteCount).toString('hex', 0, byteCount);
 
 /** True for errors made by the runtime or any realm, even without `Error` on their prototype chain. */
 export const isNativeError = (value: unknown): value is Error => types.isNativeError(value);
