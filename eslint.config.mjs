@@ -31,4 +31,13 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  {
+    // The runtime suite runs in Node, Bun, Deno, workerd and browsers: the globals they share.
+    files: ['spec/runtimes/**/*.mjs'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['AbortController', 'URL', 'Response', 'fetch', 'console', 'process', 'setTimeout', 'setInterval', 'clearInterval', 'queueMicrotask'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

@@ -1,4 +1,6 @@
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { build, type Plugin } from 'esbuild';
 import { defineConfig } from 'tsup';
 
 /**
@@ -62,5 +64,42 @@ export default defineConfig({
     for (const file of readdirSync('dist')) {
       if (/^chunk-.*\.mjs(\.map)?$/.test(file)) rmSync(`dist/${file}`, { force: true });
     }
+    await buildBrowser();
   },
 });
+
+/**
+ * The browser build (package.json `browser` condition, which Cloudflare's wrangler also selects): the core
+ * alone, as one ES module, with lib/platform/browser.mts in place of lib/platform/node.ts. A `node:` import
+ * reachable from it fails the build. It runs only in runtimes without Node's module loader, so it cannot meet
+ * the Node bundles in one process: no second copy of the shared state.
+ */
+async function buildBrowser(): Promise<void> {
+  const platformDir = path.resolve('lib/platform');
+  const browserPlatform: Plugin = {
+    name: 'callscope-browser-platform',
+    setup(pluginBuild) {
+      pluginBuild.onResolve({ filter: /(^|\/)platform(\/index)?$/ }, (args) =>
+        path.resolve(args.resolveDir, args.path).startsWith(platformDir) ? { path: path.join(platformDir, 'browser.mts') } : undefined,
+      );
+      pluginBuild.onResolve({ filter: /^node:/ }, (args) => ({
+        errors: [{ text: `\`${args.path}\` is reachable from the browser build (imported by ${args.importer})` }],
+      }));
+    },
+  };
+  await build({
+    entryPoints: { browser: ENTRY_POINTS.index },
+    outdir: 'dist',
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    // Top-level await (the AsyncLocalStorage probe in lib/platform/browser.mts).
+    target: 'es2022',
+    sourcemap: true,
+    external: ['zod', 'uuid', 'picocolors'],
+    tsconfig: 'tsconfig.build.json',
+    plugins: [browserPlatform],
+    logLevel: 'warning',
+  });
+}

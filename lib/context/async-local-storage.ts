@@ -1,13 +1,29 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import { ConfigError } from '../errors';
+import { AsyncLocalStorageClass, asyncLocalStorageMissing } from '../platform';
 import type { ContextBackend } from './backend';
 
 // One instance for the whole process: every enabled AsyncLocalStorage adds work to every promise created
 // anywhere in the process, so a per-run instance would make each run slow down all the others.
 let storage: AsyncLocalStorage<unknown> | undefined;
 
-/** The single AsyncLocalStorage instance callscope uses, shared by the backend and the diagnostics. */
+/** True when the runtime offers AsyncLocalStorage (Node, Bun, Deno, Workers with `nodejs_als`). */
+export const hasAsyncLocalStorage = (): boolean => AsyncLocalStorageClass !== undefined;
+
+/**
+ * The single AsyncLocalStorage instance callscope uses, shared by the backend and the diagnostics.
+ *
+ * @throws {@link ConfigError} on `propagation` when the runtime has no AsyncLocalStorage.
+ */
 export function sharedStorage(): AsyncLocalStorage<unknown> {
-  storage ??= new AsyncLocalStorage<unknown>();
+  if (AsyncLocalStorageClass === undefined) {
+    throw new ConfigError(
+      'propagation',
+      'async-local-storage',
+      `Expected \`propagation\` to name a mode this runtime supports, got 'async-local-storage': ${asyncLocalStorageMissing ?? 'no AsyncLocalStorage'}. Use 'explicit' (pass \`config\` on) or leave the default, which picks the best mode available.`,
+    );
+  }
+  storage ??= new AsyncLocalStorageClass<unknown>();
   return storage;
 }
 

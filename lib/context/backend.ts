@@ -1,5 +1,5 @@
 /** How context travels from a run to the runs started below it. */
-export type PropagationMode = 'async-local-storage' | 'cls-hooked' | 'explicit';
+export type PropagationMode = 'async-local-storage' | 'cls-hooked' | 'explicit' | 'async-context';
 
 /**
  * A context backend carries one immutable value (the active run's child config) across async boundaries.

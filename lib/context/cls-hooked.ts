@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
 import type * as ClsHooked from 'cls-hooked';
 import { CallscopeError } from '../errors';
+import { requireFromLibrary } from '../platform';
 import type { ContextBackend } from './backend';
 
 const NAMESPACE = 'callscope';
@@ -36,9 +36,8 @@ export function createClsHookedBackend<TValue>(): ContextBackend<TValue> {
 function loadNamespace(): ClsHooked.Namespace {
   let cls: typeof ClsHooked;
   try {
-    // Deliberately lazy, see above. `createRequire` because the ESM build has no `require`; there,
-    // `__filename` comes from the build's shim (tsup `shims`), derived from `import.meta.url`.
-    cls = createRequire(__filename)('cls-hooked') as typeof ClsHooked;
+    // Deliberately lazy, see above (the platform module requires it relative to callscope's own files).
+    cls = requireFromLibrary('cls-hooked') as typeof ClsHooked;
   } catch (error) {
     throw new CallscopeError(
       'BACKEND_UNAVAILABLE',

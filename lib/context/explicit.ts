@@ -1,4 +1,4 @@
-import { sharedStorage } from './async-local-storage';
+import { hasAsyncLocalStorage, sharedStorage } from './async-local-storage';
 import type { ContextBackend } from './backend';
 
 /**
@@ -7,7 +7,8 @@ import type { ContextBackend } from './backend';
  * AsyncLocalStorage exists.
  *
  * @param track - keep the running run in the shared AsyncLocalStorage, without letting anything inherit
- *   it, so that a child invoked without config can be reported (`onLostCallbacks`).
+ *   it, so that a child invoked without config can be reported (`onLostCallbacks`). Where the runtime has
+ *   no AsyncLocalStorage (a browser), the newest run whose body has not settled stands for the caller.
  */
 export function createExplicitBackend<TValue>(track = false): ContextBackend<TValue> {
   if (!track) {
@@ -19,6 +20,7 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
       observed: () => undefined,
     };
   }
+  if (!hasAsyncLocalStorage()) return createInFlightTracker<TValue>();
   const als = sharedStorage();
   return {
     mode: 'explicit',
@@ -26,5 +28,40 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
     with: (value, fn, ...args) => als.run(value, fn, ...args),
     bind: (value, fn) => (...args) => als.run(value, fn, ...args),
     observed: () => als.getStore() as TValue | undefined,
+  };
+}
+
+function createInFlightTracker<TValue>(): ContextBackend<TValue> {
+  // Without AsyncLocalStorage nothing says which run an `await` continuation belongs to. What is known: the
+  // run whose body is running synchronously now, else the runs whose bodies have started and not settled.
+  // The newest of those is taken as the caller: right for one root run at a time (how diagnostics are used
+  // in tests), approximate when unrelated root runs overlap.
+  let current: TValue | undefined;
+  const inFlight: TValue[] = [];
+  const withValue = <TArgs extends unknown[], TResult>(value: TValue | undefined, fn: (...args: TArgs) => TResult, ...args: TArgs): TResult => {
+    const previous = current;
+    current = value;
+    let result: TResult;
+    try {
+      result = fn(...args);
+    } finally {
+      current = previous;
+    }
+    if (value !== undefined && result instanceof Promise) {
+      inFlight.push(value);
+      const settled = (): void => {
+        const index = inFlight.lastIndexOf(value);
+        if (index >= 0) inFlight.splice(index, 1);
+      };
+      result.then(settled, settled);
+    }
+    return result;
+  };
+  return {
+    mode: 'explicit',
+    active: () => undefined,
+    with: withValue,
+    bind: (value, fn) => (...args) => withValue(value, fn, ...args),
+    observed: () => current ?? inFlight[inFlight.length - 1],
   };
 }

@@ -1,4 +1,6 @@
 export type { ContextBackend, PropagationMode } from './backend';
-export { createAsyncLocalStorageBackend, sharedStorage } from './async-local-storage';
+export { createAsyncLocalStorageBackend, hasAsyncLocalStorage, sharedStorage } from './async-local-storage';
+export { createAsyncContextBackend, hasAsyncContext } from './async-context';
+export { bestPropagationMode } from './detect';
 export { createClsHookedBackend } from './cls-hooked';
 export { createExplicitBackend } from './explicit';

@@ -1,8 +1,5 @@
-import { createRequire } from 'node:module';
 import { CallscopeError } from '../errors';
-
-// Resolved relative to this file in both the CommonJS and the ESM build (which shims __filename).
-const load = createRequire(__filename);
+import { requireFromLibrary } from '../platform';
 
 /**
  * Loads an optional peer dependency at the moment a feature needs it, never at import: callscope must
@@ -12,7 +9,7 @@ const load = createRequire(__filename);
  */
 export function requireOptional<T>(id: string, feature: string): T {
   try {
-    return load(id) as T;
+    return requireFromLibrary(id) as T;
   } catch (error) {
     throw new CallscopeError(
       'DEPENDENCY_MISSING',

@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { randomHex } from '../platform';
 
 /**
  * UUIDv7 run ids (RFC 9562): 48-bit Unix milliseconds, then a 12-bit counter that keeps ids made in the same
@@ -14,7 +14,6 @@ import { randomFillSync } from 'node:crypto';
 const POOL_BYTES = 16 * 1024;
 // Per id: 3 hex digits to seed the counter, 4 for the variant group, 12 for the last group.
 const RANDOM_HEX_PER_ID = 19;
-const bytes = Buffer.allocUnsafe(POOL_BYTES);
 let poolHex = '';
 let poolIndex = 0;
 
@@ -27,8 +26,8 @@ let timePrefix = '';
 let counter = 0;
 
 function refill(): void {
-  randomFillSync(bytes);
-  poolHex = bytes.toString('hex');
+  // Native hex encoding on Node (lib/platform/node.ts): the pool is refilled every ~860 ids.
+  poolHex = randomHex(POOL_BYTES);
   poolIndex = 0;
 }
 

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { delay } from '../platform';
 import { z } from 'zod';
 import { AbortError } from '../errors';
 import { parseOrThrow } from '../internal/validation';
@@ -117,7 +117,7 @@ export class FakeChatModel extends BaseChatModel {
 
   private async pause(config: RunnableConfig): Promise<void> {
     try {
-      await sleep(this.tokenDelayMs, undefined, config.signal ? { signal: config.signal } : undefined);
+      await delay(this.tokenDelayMs, config.signal);
     } catch (error) {
       if (config.signal?.aborted) throw new AbortError(this.name, config.signal.reason);
       throw error;

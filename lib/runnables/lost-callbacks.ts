@@ -1,10 +1,7 @@
-import path from 'node:path';
 import { LostCallbacksError } from '../errors';
+import { emitWarning, isLibraryFrame } from '../platform';
 import { getConfiguration } from '../settings';
 import type { RunScope } from './config';
-
-// Frames inside callscope itself are skipped when looking for the caller's line.
-const LIBRARY_ROOT = path.resolve(__dirname, '..') + path.sep;
 
 const warnedSites = new Set<string>();
 
@@ -33,7 +30,7 @@ export function reportLostCallbacks(childName: string, parent: RunScope): void {
   const key = callSite ?? `${parentName}>${childName}`;
   if (warnedSites.has(key)) return;
   warnedSites.add(key);
-  process.emitWarning(message, { type: 'CallscopeWarning', code: 'CALLSCOPE_LOST_CALLBACKS' });
+  emitWarning(message, 'CALLSCOPE_LOST_CALLBACKS');
 }
 
 function findCallSite(): string | undefined {
@@ -42,7 +39,8 @@ function findCallSite(): string | undefined {
     const match = /\(?((?:file:\/\/)?[^()\s]+):(\d+):(\d+)\)?\s*$/.exec(line);
     if (match === null) continue;
     const file = (match[1] ?? '').replace(/^file:\/\//, '');
-    if (file.startsWith('node:') || file.includes(`${path.sep}node_modules${path.sep}`) || file.startsWith(LIBRARY_ROOT)) continue;
+    // Frames inside the runtime, a dependency or callscope itself are skipped: the caller's line is wanted.
+    if (isLibraryFrame(file)) continue;
     return `${file}:${match[2]}:${match[3]}`;
   }
   return undefined;

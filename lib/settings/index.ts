@@ -1,9 +1,12 @@
 import { z } from 'zod';
 import type { HandlerMethodName, CallbackHandler } from '../callbacks/handler';
 import {
+  bestPropagationMode,
+  createAsyncContextBackend,
   createAsyncLocalStorageBackend,
   createClsHookedBackend,
   createExplicitBackend,
+  hasAsyncContext,
   type ContextBackend,
   type PropagationMode,
 } from '../context';
@@ -27,10 +30,13 @@ export interface HandlerErrorReport {
 export interface CallscopeConfiguration {
   /**
    * How runs find their parent and inherited handlers.
-   * - `'async-local-storage'`: implicitly, through Node's AsyncLocalStorage.
+   * - `'async-local-storage'`: implicitly, through Node's AsyncLocalStorage (also in Bun, Deno, and
+   *   Cloudflare Workers with the `nodejs_als` flag).
+   * - `'async-context'`: implicitly, through the TC39 `AsyncContext.Variable`, where a runtime provides it.
    * - `'cls-hooked'`: implicitly, through a `cls-hooked` namespace (loaded on first use).
    * - `'explicit'`: only through the `config` argument, as LangChain behaves where no implicit context exists.
-   * @default 'async-local-storage'
+   * @default the best mode the runtime offers: 'async-local-storage' where AsyncLocalStorage exists, else
+   * 'async-context' where `AsyncContext` exists, else 'explicit'
    */
   readonly propagation: PropagationMode;
   /**
@@ -106,7 +112,7 @@ export type LostCallbacksPolicy = 'ignore' | 'warn' | 'throw';
 export type ConfigureOptions = Partial<CallscopeConfiguration>;
 
 const configureSchema = z.strictObject({
-  propagation: z.enum(['async-local-storage', 'cls-hooked', 'explicit']).optional(),
+  propagation: z.enum(['async-local-storage', 'cls-hooked', 'explicit', 'async-context']).optional(),
   onHandlerError: z
     .custom<(report: HandlerErrorReport) => void>((value) => value === undefined || typeof value === 'function')
     .optional(),
@@ -119,7 +125,8 @@ const configureSchema = z.strictObject({
 });
 
 const expectations = {
-  propagation: "one of 'async-local-storage', 'cls-hooked', 'explicit'",
+  // 'async-context' is named only where the runtime has AsyncContext, the one place it can be chosen.
+  propagation: `one of 'async-local-storage', 'cls-hooked', 'explicit'${hasAsyncContext() ? ", 'async-context'" : ''}`,
   onHandlerError: 'a function receiving a HandlerErrorReport',
   onLostCallbacks: "one of 'ignore', 'warn', 'throw'",
   callbacks: "one of 'blocking', 'background'",
@@ -130,7 +137,7 @@ const expectations = {
 };
 
 let settings: CallscopeConfiguration = Object.freeze({
-  propagation: 'async-local-storage',
+  propagation: bestPropagationMode(),
   onHandlerError: undefined,
   onLostCallbacks: 'ignore',
   callbacks: 'blocking',
@@ -140,7 +147,7 @@ let settings: CallscopeConfiguration = Object.freeze({
   shutdownTimeoutMs: 5_000,
 });
 
-let backend: ContextBackend<unknown> = createAsyncLocalStorageBackend();
+let backend: ContextBackend<unknown> = createBackend(settings.propagation, false);
 
 /**
  * Changes process-wide settings; fields you leave out keep their current value. Call it at start-up, before
@@ -149,7 +156,8 @@ let backend: ContextBackend<unknown> = createAsyncLocalStorageBackend();
  *
  * @param options - the settings to change.
  * @returns the settings now in force.
- * @throws {@link ConfigError} when an option has the wrong type or an unknown name.
+ * @throws {@link ConfigError} when an option has the wrong type or an unknown name, or names a propagation mode
+ *   the runtime lacks (`'async-local-storage'` without AsyncLocalStorage, `'async-context'` without `AsyncContext`).
  * @throws {@link CallscopeError} with code `BACKEND_UNAVAILABLE` when `cls-hooked` cannot be loaded.
  * @example
  * ```ts
@@ -205,6 +213,8 @@ function createBackend(mode: PropagationMode, trackRuns: boolean): ContextBacken
   switch (mode) {
     case 'async-local-storage':
       return createAsyncLocalStorageBackend();
+    case 'async-context':
+      return createAsyncContextBackend();
     case 'cls-hooked':
       return createClsHookedBackend();
     case 'explicit':

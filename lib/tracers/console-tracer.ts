@@ -1,4 +1,5 @@
 import picocolors from 'picocolors';
+import { environment, standardOutput } from '../platform';
 import { ConfigError, describeValue } from '../errors';
 import { assertKnownKeys } from '../internal/validation';
 import { isError, messageOf, toJsonValue } from './internal/to-json-value';
@@ -56,9 +57,9 @@ export class ConsoleTracer extends RunCollector {
   constructor(options: ConsoleTracerOptions = {}) {
     super();
     validate(options);
-    this.stream = options.stream ?? process.stdout;
+    this.stream = options.stream ?? standardOutput();
     const isTTY = (this.stream as { isTTY?: unknown }).isTTY === true;
-    this.colors = picocolors.createColors(options.colors ?? (isTTY && !process.env.NO_COLOR));
+    this.colors = picocolors.createColors(options.colors ?? (isTTY && !environment('NO_COLOR')));
     this.maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
     this.timings = options.timings ?? true;
   }

@@ -1,5 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { finished } from 'node:stream/promises';
+import { openAppendStream, streamFinished } from '../platform';
 import { ConfigError, describeValue } from '../errors';
 import { messageOf, toJsonError, toJsonValue, type JsonError, type JsonValue } from './internal/to-json-value';
 import { RunTracer, type RunEndInfo, type RunStartInfo, type RunType } from './run-tracer';
@@ -108,7 +107,7 @@ export class JsonlTracer extends RunTracer<OpenRun> {
       );
     }
     if (typeof pathOrStream === 'string') {
-      this.stream = createWriteStream(pathOrStream, { flags: 'a', encoding: 'utf8' });
+      this.stream = openAppendStream(pathOrStream);
       this.ownsStream = true;
       this.target = pathOrStream;
     } else {
@@ -150,7 +149,7 @@ export class JsonlTracer extends RunTracer<OpenRun> {
   private async flushAndClose(): Promise<void> {
     if (this.ownsStream && !this.failed) {
       this.stream.end();
-      await finished(this.stream).catch(() => undefined);
+      await streamFinished(this.stream);
       return;
     }
     if (this.pendingWrites > 0 && !this.failed) await new Promise<void>((resolve) => this.drained.push(resolve));

@@ -1,13 +1,13 @@
 import { writeFileSync } from 'node:fs';
-import { configure, RunCollector, RunnableLambda, type CollectedRun, type PropagationMode, type RunnableConfig } from '../../lib';
-import { boundaryCases, type BoundaryCase, type Outcome } from './boundary-cases';
+import { configure, RunCollector, RunnableLambda, type CollectedRun, type RunnableConfig } from '../../lib';
+import { boundaryCases, type BoundaryCase, type NodeMode, type Outcome } from './boundary-cases';
 import { MODES, type BoundaryRow } from './boundary-table';
 
 /**
  * Runs a parent run whose body reaches a child runnable across the case's boundary, and tells whether the
  * child linked to that parent (kept) or not (lost: a root run nobody hears, or a child of another run).
  */
-async function probe(boundary: BoundaryCase, mode: PropagationMode, remedy: boolean): Promise<Outcome> {
+async function probe(boundary: BoundaryCase, mode: NodeMode, remedy: boolean): Promise<Outcome> {
   configure({ propagation: mode });
   try {
     boundary.setup?.();
@@ -40,7 +40,7 @@ async function probe(boundary: BoundaryCase, mode: PropagationMode, remedy: bool
 }
 
 const observed = new Map<string, Record<string, { plain?: Outcome; remedied?: Outcome }>>();
-function record(boundary: BoundaryCase, mode: PropagationMode, key: 'plain' | 'remedied', outcome: Outcome): void {
+function record(boundary: BoundaryCase, mode: NodeMode, key: 'plain' | 'remedied', outcome: Outcome): void {
   const row = observed.get(boundary.name) ?? {};
   row[mode] = { ...row[mode], [key]: outcome };
   observed.set(boundary.name, row);

@@ -12,6 +12,8 @@ import path from 'node:path';
 import { bindEmitter, bindToCurrentContext, RunnableLambda, type CallbackManager, type PropagationMode, type RunnableConfig } from '../../lib';
 
 export type Outcome = 'kept' | 'lost';
+/** The modes the boundaries spec runs on Node ('async-context' needs a runtime with the TC39 AsyncContext). */
+export type NodeMode = Exclude<PropagationMode, 'async-context'>;
 export type Remedy = 'bindToCurrentContext' | 'bindEmitter' | 'send the run id to the worker';
 
 export interface ProbeContext {
@@ -28,7 +30,7 @@ export interface ProbeContext {
 export interface BoundaryCase {
   readonly name: string;
   /** What happens to a runnable invoked on the far side, per mode, without any remedy. */
-  readonly expected: Readonly<Record<PropagationMode, Outcome>>;
+  readonly expected: Readonly<Record<NodeMode, Outcome>>;
   /** What restores the link in the implicit modes where it is lost. */
   readonly remedy?: Remedy;
   /** Runs outside any run before the parent run starts. */
@@ -40,8 +42,8 @@ export interface BoundaryCase {
   readonly inside: (context: ProbeContext) => Promise<void | (() => Promise<void>)>;
 }
 
-const everywhere: Record<PropagationMode, Outcome> = { 'async-local-storage': 'kept', 'cls-hooked': 'kept', explicit: 'lost' };
-const nowhere: Record<PropagationMode, Outcome> = { 'async-local-storage': 'lost', 'cls-hooked': 'lost', explicit: 'lost' };
+const everywhere: Record<NodeMode, Outcome> = { 'async-local-storage': 'kept', 'cls-hooked': 'kept', explicit: 'lost' };
+const nowhere: Record<NodeMode, Outcome> = { 'async-local-storage': 'lost', 'cls-hooked': 'lost', explicit: 'lost' };
 
 const bindIf = <TArgs extends unknown[], TResult>(remedy: boolean, fn: (...args: TArgs) => TResult): ((...args: TArgs) => TResult) =>
   remedy ? bindToCurrentContext(fn) : fn;

@@ -37,14 +37,20 @@ function versionIn(dir: string): string {
   return (JSON.parse(readFileSync(join(root, 'node_modules', dir, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-// Loaded before callscope by both entry files: counts async hooks and tells whether the cls-hooked
-// package has been loaded (its files in the CommonJS cache, which createRequire shares).
+// Loaded before callscope by both entry files: counts the async hooks installed by anything but Node's own
+// AsyncLocalStorage, and tells whether the cls-hooked package has been loaded (its files in the CommonJS
+// cache, which createRequire shares). Node 22 implements AsyncLocalStorage with an async hook that its
+// internal module node:internal/async_local_storage/async_hooks creates, through the public createHook, when
+// the class is first read: a hook of Node's, there for any AsyncLocalStorage user, not one callscope adds.
 const PROBE = `
 const asyncHooks = require('node:async_hooks');
 const path = require('node:path');
 let hooks = 0;
 const createHook = asyncHooks.createHook;
-asyncHooks.createHook = (...args) => { hooks++; return createHook(...args); };
+asyncHooks.createHook = (...args) => {
+  if (!/node:internal\\/async_local_storage\\//.test(new Error().stack)) hooks++;
+  return createHook(...args);
+};
 const clsPackage = path.sep + 'node_modules' + path.sep + 'cls-hooked' + path.sep;
 globalThis.probe = {
   snapshot: () => ({ clsLoaded: Object.keys(require.cache).some((file) => file.includes(clsPackage)), hooks }),

@@ -1,5 +1,5 @@
 import { BaseMessage } from '../../models/messages';
-import { types } from 'node:util';
+import { isNativeError } from '../../platform';
 
 /** A value `JSON.stringify` accepts as is and renders without throwing. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -156,7 +156,7 @@ function cut(text: string, max: number | undefined): string {
 
 /** Whether `value` is an Error, including one made in another realm (a `vm` context, a test sandbox). */
 export function isError(value: unknown): value is Error {
-  return value instanceof Error || types.isNativeError(value);
+  return value instanceof Error || isNativeError(value);
 }
 
 /** The message of an error, or the value as a string; never throws. */

@@ -1,0 +1,66 @@
+/**
+ * What the core takes from the runtime, Node's version (also used under Bun and Deno, which implement these
+ * `node:` modules). The browser build swaps this file for `./browser.mts` (see tsup.config.ts); both export the
+ * same names, so every other core module imports `../platform` and stays free of `node:` imports.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomFillSync } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { types } from 'node:util';
+
+/** The runtime's AsyncLocalStorage class, or `undefined` where it has none. */
+export const AsyncLocalStorageClass: typeof AsyncLocalStorage | undefined = AsyncLocalStorage;
+
+/** Why {@link AsyncLocalStorageClass} is missing (never, here). */
+export const asyncLocalStorageMissing: string | undefined = undefined;
+
+const randomPool = Buffer.allocUnsafe(16 * 1024);
+
+/** `byteCount` (at most 16 KiB) cryptographically strong random bytes as lower-case hex text. */
+export const randomHex = (byteCount: number): string => randomFillSync(randomPool, 0, byteCount).toString('hex', 0, byteCount);
+
+/** True for errors made by the runtime or any realm, even without `Error` on their prototype chain. */
+export const isNativeError = (value: unknown): value is Error => types.isNativeError(value);
+
+/** Resolves after `ms` milliseconds; rejects with an `AbortError` as soon as `signal` aborts. */
+export const delay = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
+  sleep(ms, undefined, signal ? { signal } : undefined);
+
+// Resolved relative to this file in both the CommonJS and the ESM build (which shims __filename).
+const load = createRequire(__filename);
+
+/** `require(id)` from callscope's own location; throws when the module cannot be loaded. */
+export const requireFromLibrary = (id: string): unknown => load(id) as unknown;
+
+const LIBRARY_ROOT = path.resolve(__dirname, '..') + path.sep;
+
+/** True when a stack frame's file belongs to the runtime, a dependency or callscope itself, not the caller. */
+export const isLibraryFrame = (file: string): boolean =>
+  file.startsWith('node:') || file.includes(`${path.sep}node_modules${path.sep}`) || file.startsWith(LIBRARY_ROOT);
+
+/** Reports a warning the way the runtime does (`process.emitWarning` here). */
+export const emitWarning = (message: string, code: string): void => {
+  process.emitWarning(message, { type: 'CallscopeWarning', code });
+};
+
+/** Calls `fn` when the event loop empties, before the process exits. */
+export const onBeforeExit = (fn: () => void): void => {
+  process.on('beforeExit', fn);
+};
+
+/** A writable stream appending to the file at `filePath`. */
+export const openAppendStream = (filePath: string): NodeJS.WritableStream =>
+  createWriteStream(filePath, { flags: 'a', encoding: 'utf8' });
+
+/** Resolves when `stream` has finished (or failed). */
+export const streamFinished = (stream: NodeJS.WritableStream): Promise<void> => finished(stream).catch(() => undefined);
+
+/** The default output of printing tracers: standard output. */
+export const standardOutput = (): NodeJS.WritableStream => process.stdout;
+
+/** An environment variable, or `undefined`. */
+export const environment = (name: string): string | undefined => process.env[name];

@@ -1,0 +1,503 @@
+/**
+ * The runtime suite: one plain ES module, free of Node-only syntax, that runs against the BUILT package in
+ * every runtime callscope supports besides Node (Bun, Deno, workerd with and without AsyncLocalStorage,
+ * Chromium). The drivers in spec/runtimes/run.mjs load it there, hand it the callscope module the runtime
+ * resolved, and read back one result per test.
+ *
+ * It covers: which propagation mode the runtime gets by default, propagation through every boundary of the
+ * README's table that exists in the runtime (node: modules are loaded with a dynamic import; a module the
+ * runtime lacks makes the boundary 'n/a', which is itself asserted against spec/runtimes/expected.json),
+ * isolation of 200 concurrent runs, the seed example (examples/async-callbacks.ts on FakeChatModel),
+ * 'explicit' mode (the failure, the fix, the diagnostics) and streaming a model's tokens.
+ */
+import { z } from 'zod';
+
+/**
+ * @param {object} options
+ * @param {Record<string, any>} options.callscope - the module `import 'callscope'` gave in this runtime.
+ * @param {{ propagation: string, fileSystem: boolean, boundaries: Record<string, string> } | undefined} options.expected
+ *   - this runtime's entry of spec/runtimes/expected.json (undefined when recording it for the first time).
+ * @param {{ seed: string[], explicitTree: string[] }} options.node - what the examples print on Node.
+ * @param {{ workerUrl?: string, callscopeUrl?: string, fileUrl?: string }} options.urls - files some cases need.
+ * @returns {Promise<{ results: { name: string, ok: boolean, error?: string }[], boundaries: Record<string, string>, propagation: string }>}
+ */
+export async function runSuite({ callscope, expected, node, urls }) {
+  const cs = callscope;
+  const results = [];
+  const test = async (name, body) => {
+    try {
+      await body();
+      results.push({ name, ok: true });
+    } catch (error) {
+      results.push({ name, ok: false, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    }
+  };
+  const assertEqual = (actual, wanted, what) => {
+    const a = JSON.stringify(actual);
+    const w = JSON.stringify(wanted);
+    if (a !== w) throw new Error(`${what}: expected ${w}, got ${a}`);
+  };
+
+  const defaultMode = cs.getConfiguration().propagation;
+  const implicit = defaultMode !== 'explicit';
+  const restore = () => cs.configure({ propagation: defaultMode, onLostCallbacks: 'ignore' });
+
+  await test('imports without throwing and picks the best propagation mode the runtime offers', () => {
+    if (expected === undefined) throw new Error('no entry for this runtime in spec/runtimes/expected.json');
+    assertEqual(defaultMode, expected.propagation, 'getConfiguration().propagation');
+  });
+
+  await test("configure({ propagation: 'async-local-storage' }) works where AsyncLocalStorage exists, else is a ConfigError naming what is missing", () => {
+    let thrown;
+    try {
+      cs.configure({ propagation: 'async-local-storage' });
+    } catch (error) {
+      thrown = error;
+    } finally {
+      restore();
+    }
+    if (defaultMode === 'async-local-storage') {
+      if (thrown !== undefined) throw thrown;
+      return;
+    }
+    if (!(thrown instanceof cs.ConfigError)) throw new Error(`expected a ConfigError, got ${String(thrown)}`);
+    assertEqual([thrown.name, thrown.field], ['ConfigError', 'propagation'], 'error name and field');
+    if (!/no AsyncLocalStorage/.test(thrown.message)) throw new Error(`message does not say what is missing: ${thrown.message}`);
+    assertEqual(cs.getConfiguration().propagation, defaultMode, 'propagation after the refused change');
+  });
+
+  // Boundaries.
+  const boundaries = {};
+  for (const boundary of boundaryCases(cs, urls)) {
+    const cell = await observeBoundary(cs, boundary, implicit);
+    boundaries[boundary.name] = cell;
+    await test(`boundary: ${boundary.name}`, () => {
+      assertEqual(cell, expected?.boundaries[boundary.name], 'outcome');
+    });
+  }
+
+  await test('keeps 200 concurrent runs apart', async () => {
+    const child = cs.RunnableLambda.from(async (x) => x * 2, { name: 'child' });
+    const parent = cs.RunnableLambda.from(async (x, config) => {
+      await new Promise((resolve) => setTimeout(resolve, x % 3));
+      await Promise.resolve();
+      // Where nothing is implicit, passing config is the documented way (and what the suite checks).
+      return implicit ? child.invoke(x) : child.invoke(x, config);
+    }, { name: 'parent' });
+    const collectors = Array.from({ length: 200 }, () => new cs.RunCollector());
+    const outputs = await Promise.all(collectors.map((collector, i) => parent.invoke(i, { callbacks: [collector], tags: [`run-${i}`] })));
+    assertEqual(outputs, collectors.map((_, i) => i * 2), 'outputs');
+    collectors.forEach((collector, i) => {
+      assertEqual(collector.runs.length, 1, `roots seen by collector ${i}`);
+      const [root] = collector.runs;
+      assertEqual(root.children.map((run) => [run.name, run.parentRunId === root.id, run.tags]), [['child', true, [`run-${i}`]]], `tree of run ${i}`);
+    });
+  });
+
+  await test('runs the seed example (examples/async-callbacks.ts on FakeChatModel) and prints the same as on Node', async () => {
+    const lines = [];
+    const output = { write: (chunk) => { lines.push(...String(chunk).replace(/\n$/, '').split('\n')); return true; } };
+    class MyCustomSyncHandler extends cs.BaseCallbackHandler {
+      handleLLMNewToken(token) {
+        lines.push(...`Sync handler called synchronously: token: ${token}`.split('\n'));
+      }
+    }
+    class MyCustomAsyncHandler extends cs.AsyncCallbackHandler {
+      async handleLLMStart() {
+        lines.push('zzzz....');
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        lines.push('Hi! I just woke up. Your llm is starting');
+      }
+      async handleLLMEnd() {
+        lines.push('zzzz....');
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        lines.push('Hi! I just woke up. Your llm is ending');
+      }
+    }
+    lines.push('Model: FakeChatModel (embedded, offline)');
+    const chat = new cs.FakeChatModel({
+      responses: ["Why don't scientists trust atoms?\n\nBecause they make up everything!"],
+      streaming: true,
+      callbacks: [new MyCustomSyncHandler(), new MyCustomAsyncHandler()],
+    });
+    const result = await chat.invoke('Tell me a joke', { callbacks: [new cs.ConsoleTracer({ timings: false, stream: output })] });
+    lines.push(`Result: ${JSON.stringify(result)}`);
+    assertEqual(lines.map((line) => line.trimEnd()), node.seed, 'printed lines');
+  });
+
+  const model = new cs.FakeChatModel({ responses: ['Paris is the capital of France.'] });
+  const answer = cs.RunnableLambda.from(async (question) => (await model.invoke(question)).content, { name: 'answer' });
+  const lookup = cs.tool(async ({ question }) => answer.invoke(question), {
+    name: 'lookup',
+    description: 'Answers a question about geography',
+    schema: z.object({ question: z.string() }),
+  });
+  const answerFixed = cs.RunnableLambda.from(async (question, config) => (await model.invoke(question, config)).content, { name: 'answer' });
+  const lookupFixed = cs.tool(async ({ question }, config) => answerFixed.invoke(question, config), {
+    name: 'lookup',
+    description: 'Answers a question about geography',
+    schema: z.object({ question: z.string() }),
+  });
+  const question = { question: 'What is the capital of France?' };
+  const render = (run, depth = 0) => [`${'  '.repeat(depth)}${run.type} ${run.name}`, ...run.children.flatMap((child) => render(child, depth + 1))];
+
+  await test("'explicit' mode: a runnable invoked without config is lost, passing config restores the tree (as examples/propagation-bug.ts prints)", async () => {
+    cs.configure({ propagation: 'explicit' });
+    try {
+      const lost = new cs.RunCollector();
+      await lookup.invoke(question, { callbacks: [lost] });
+      assertEqual(lost.runs.flatMap((run) => render(run)), ['tool lookup'], 'tree without config');
+      const fixed = new cs.RunCollector();
+      await lookupFixed.invoke(question, { callbacks: [fixed] });
+      assertEqual(fixed.runs.flatMap((run) => render(run)), ['tool lookup', '  chain answer', '    llm FakeChatModel'], 'tree with config');
+      const lines = [];
+      const output = { write: (chunk) => { lines.push(...String(chunk).replace(/\n$/, '').split('\n')); return true; } };
+      await lookupFixed.invoke(question, { callbacks: [new cs.ConsoleTracer({ timings: false, stream: output })] });
+      assertEqual(lines.map((line) => line.trimEnd()), node.explicitTree, 'ConsoleTracer tree of the fixed pipeline');
+    } finally {
+      restore();
+    }
+  });
+
+  await test("'explicit' mode diagnostics: onLostCallbacks 'throw' rejects with LostCallbacksError naming the child and the fix", async () => {
+    cs.configure({ propagation: 'explicit', onLostCallbacks: 'throw' });
+    try {
+      let thrown;
+      await lookup.invoke(question, { callbacks: [new cs.RunCollector()] }).catch((error) => {
+        thrown = error;
+      });
+      if (!(thrown instanceof cs.LostCallbacksError)) throw new Error(`expected a LostCallbacksError, got ${String(thrown)}`);
+      assertEqual([thrown.name, thrown.childName, thrown.parentName], ['LostCallbacksError', 'answer', 'lookup'], 'error fields');
+      if (!thrown.message.includes('answer.invoke(input, config)')) throw new Error(`message names no fix: ${thrown.message}`);
+      // Passing config on is the fix: no error, the whole tree.
+      const fixed = new cs.RunCollector();
+      await lookupFixed.invoke(question, { callbacks: [fixed] });
+      assertEqual(fixed.allRuns().length, 3, 'runs of the fixed pipeline');
+    } finally {
+      restore();
+    }
+  });
+
+  await test("'explicit' mode diagnostics: onLostCallbacks 'warn' reports CALLSCOPE_LOST_CALLBACKS once", async () => {
+    const seen = [];
+    const processLike = globalThis.process;
+    const hasWarnings = typeof processLike?.on === 'function' && typeof processLike?.emitWarning === 'function';
+    const onWarning = (warning) => seen.push(`${warning.code}: ${warning.message}`);
+    const originalWarn = console.warn;
+    if (hasWarnings) processLike.on('warning', onWarning);
+    else console.warn = (...args) => seen.push(args.join(' '));
+    cs.configure({ propagation: 'explicit', onLostCallbacks: 'warn' });
+    try {
+      await lookup.invoke(question, { callbacks: [new cs.RunCollector()] });
+      // process.emitWarning delivers on a later tick.
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      if (seen.length !== 1 || !seen[0].includes('CALLSCOPE_LOST_CALLBACKS') || !seen[0].includes('Runnable `answer` was invoked without `config` inside run `lookup`')) {
+        throw new Error(`warnings: ${JSON.stringify(seen)}`);
+      }
+    } finally {
+      restore();
+      if (hasWarnings) processLike.off('warning', onWarning);
+      else console.warn = originalWarn;
+    }
+  });
+
+  await test("streams a model's tokens to the handlers of the run it streams in", async () => {
+    const streaming = new cs.FakeChatModel({ responses: ['one two three'] });
+    const parent = cs.RunnableLambda.from(async (input, config) => {
+      const chunks = [];
+      for await (const chunk of implicit ? streaming.stream(input) : streaming.stream(input, config)) chunks.push(chunk.content);
+      return chunks;
+    }, { name: 'parent' });
+    const collector = new cs.RunCollector();
+    const chunks = await parent.invoke('count', { callbacks: [collector] });
+    assertEqual(chunks, ['one', ' two', ' three'], 'streamed chunks');
+    const [root] = collector.runs;
+    assertEqual(root.children.map((run) => [run.type, run.parentRunId === root.id, run.tokens]), [['llm', true, ['one', ' two', ' three']]], 'model run');
+  });
+
+  if (expected?.fileSystem === false) {
+    await test('JsonlTracer refuses a file path with a ConfigError where there is no file system, and writes to a stream', async () => {
+      let thrown;
+      try {
+        new cs.JsonlTracer('runs.jsonl');
+      } catch (error) {
+        thrown = error;
+      }
+      if (!(thrown instanceof cs.ConfigError) || thrown.field !== 'pathOrStream' || !thrown.message.includes('writable stream')) {
+        throw new Error(`expected a ConfigError on pathOrStream, got ${String(thrown)}`);
+      }
+      const written = [];
+      const stream = { write: (line, callback) => { written.push(line); callback?.(); return true; }, on: () => stream, once: () => stream, removeListener: () => stream };
+      const tracer = new cs.JsonlTracer(stream);
+      await cs.RunnableLambda.from((x) => x, { name: 'one' }).invoke(1, { callbacks: [tracer] });
+      await tracer.close();
+      assertEqual(written.map((line) => JSON.parse(line).name), ['one'], 'lines written');
+    });
+  }
+
+  return { results, boundaries, propagation: defaultMode };
+}
+
+/** Runs a parent whose body reaches a child across the boundary; returns the table cell for what happened. */
+async function observeBoundary(cs, boundary, implicit) {
+  let modules;
+  try {
+    modules = await Promise.all((boundary.modules ?? []).map((specifier) => import(specifier)));
+  } catch {
+    return 'n/a';
+  }
+  if (boundary.available !== undefined && !boundary.available()) return 'n/a';
+  const plain = await probe(cs, boundary, modules, false);
+  if (plain === 'kept') return 'kept';
+  const remedied = await probe(cs, boundary, modules, true);
+  if (remedied !== 'kept') return 'lost';
+  const fix = boundary.remedy === 'the run id sent to the worker' || implicit ? boundary.remedy : 'passing `config`';
+  return `lost; kept with ${fix}`;
+}
+
+async function probe(cs, boundary, modules, remedy) {
+  const state = { later: undefined, remoteParent: null };
+  await boundary.setup?.(modules);
+  const collector = new cs.RunCollector();
+  const child = cs.RunnableLambda.from((x) => x, { name: 'child' });
+  const implicit = cs.getConfiguration().propagation !== 'explicit';
+  const parent = cs.RunnableLambda.from(async (_, config) => {
+    state.later = await boundary.inside({
+      config,
+      remedy,
+      modules,
+      bindIf: (fn) => (remedy && implicit ? cs.bindToCurrentContext(fn) : fn),
+      invokeChild: () => (remedy && !implicit ? child.invoke(1, config) : child.invoke(1)),
+      recordRemoteChild: (parentRunId) => {
+        state.remoteParent = parentRunId;
+      },
+    });
+  }, { name: 'parent' });
+  await parent.invoke(undefined, { callbacks: [collector] });
+  if (typeof state.later === 'function') await state.later();
+  const parentRun = collector.runs.find((run) => run.name === 'parent');
+  if (state.remoteParent !== null) return state.remoteParent === parentRun.id ? 'kept' : 'lost';
+  return parentRun.children.some((run) => run.name === 'child' && run.parentRunId === parentRun.id) ? 'kept' : 'lost';
+}
+
+/** The boundaries of the README's table (same names), written against what each runtime may or may not have. */
+function boundaryCases(cs, urls) {
+  const shared = {};
+  return [
+    {
+      name: '`await` of a native promise',
+      inside: async ({ invokeChild }) => {
+        await Promise.resolve();
+        await invokeChild();
+      },
+    },
+    { name: '`Promise.all`', inside: async ({ invokeChild }) => { await Promise.all([Promise.resolve().then(invokeChild)]); } },
+    { name: '`Promise.race`', inside: async ({ invokeChild }) => { await Promise.race([Promise.resolve().then(invokeChild), new Promise(() => undefined)]); } },
+    { name: '`Promise.allSettled`', inside: async ({ invokeChild }) => { await Promise.allSettled([Promise.resolve().then(invokeChild)]); } },
+    { name: '`setTimeout`', inside: ({ invokeChild }) => new Promise((resolve) => setTimeout(() => resolve(invokeChild().then(() => undefined)), 1)) },
+    {
+      name: '`setInterval`',
+      inside: ({ invokeChild }) =>
+        new Promise((resolve) => {
+          const timer = setInterval(() => {
+            clearInterval(timer);
+            resolve(invokeChild().then(() => undefined));
+          }, 1);
+        }),
+    },
+    {
+      name: '`setImmediate`',
+      available: () => typeof globalThis.setImmediate === 'function',
+      inside: ({ invokeChild }) => new Promise((resolve) => globalThis.setImmediate(() => resolve(invokeChild().then(() => undefined)))),
+    },
+    {
+      name: '`process.nextTick`',
+      available: () => typeof globalThis.process?.nextTick === 'function',
+      inside: ({ invokeChild }) => new Promise((resolve) => globalThis.process.nextTick(() => resolve(invokeChild().then(() => undefined)))),
+    },
+    { name: '`queueMicrotask`', inside: ({ invokeChild }) => new Promise((resolve) => queueMicrotask(() => resolve(invokeChild().then(() => undefined)))) },
+    {
+      name: 'custom thenable awaited in the run',
+      inside: async ({ invokeChild }) => {
+        await { then: (resolve) => resolve(invokeChild()) };
+      },
+    },
+    {
+      name: 'async generator created in the run, consumed by `for await` outside it',
+      remedy: '`bindToCurrentContext`',
+      inside: async ({ invokeChild, bindIf }) => {
+        async function* steps() {
+          yield await invokeChild();
+        }
+        const iterator = steps();
+        const next = bindIf(() => iterator.next());
+        return async () => {
+          for (let step = await next(); step.done !== true; step = await next());
+        };
+      },
+    },
+    {
+      name: '`EventEmitter` listener added outside the run, emitted in it',
+      modules: ['node:events'],
+      setup: ([events]) => {
+        shared.emitter = new events.EventEmitter();
+      },
+      inside: async ({ invokeChild }) => {
+        const done = new Promise((resolve) => shared.emitter.once('work', () => resolve(invokeChild())));
+        shared.emitter.emit('work');
+        await done;
+      },
+    },
+    {
+      name: '`EventEmitter` listener added in the run, emitted later outside it',
+      modules: ['node:events'],
+      remedy: '`bindEmitter`',
+      inside: async ({ invokeChild, remedy, modules: [events] }) => {
+        const implicit = cs.getConfiguration().propagation !== 'explicit';
+        const emitter = remedy && implicit ? cs.bindEmitter(new events.EventEmitter()) : new events.EventEmitter();
+        let finished = Promise.resolve();
+        emitter.on('later', () => {
+          finished = invokeChild();
+        });
+        return async () => {
+          emitter.emit('later');
+          await finished;
+        };
+      },
+    },
+    {
+      name: 'stream `pipeline` from `Readable.from` through a `Transform`, run in the run',
+      modules: ['node:stream'],
+      inside: ({ invokeChild, modules: [stream] }) =>
+        new Promise((resolve, reject) => {
+          const transform = new stream.Transform({
+            objectMode: true,
+            transform(chunk, _encoding, callback) {
+              invokeChild().then(() => callback(null, chunk), callback);
+            },
+          });
+          const sink = new stream.Writable({ objectMode: true, write: (_chunk, _encoding, callback) => callback() });
+          stream.pipeline(stream.Readable.from(['a']), transform, sink, (error) => (error ? reject(error) : resolve()));
+        }),
+    },
+    {
+      name: '`Transform` created in the run, written to later outside it',
+      modules: ['node:stream'],
+      remedy: '`bindToCurrentContext`',
+      inside: async ({ invokeChild, bindIf, modules: [stream] }) => {
+        let finished = Promise.resolve();
+        const onChunk = bindIf(() => {
+          finished = invokeChild();
+        });
+        const transform = new stream.Transform({
+          objectMode: true,
+          transform(chunk, _encoding, callback) {
+            onChunk();
+            callback(null, chunk);
+          },
+        });
+        transform.resume();
+        return async () => {
+          await new Promise((resolve) => transform.write('late', resolve));
+          await finished;
+        };
+      },
+    },
+    {
+      name: '`fs.readFile` callback',
+      modules: ['node:fs', 'node:url'],
+      available: () => urls.fileUrl !== undefined,
+      inside: ({ invokeChild, modules: [fs, url] }) =>
+        new Promise((resolve, reject) =>
+          fs.readFile(url.fileURLToPath(urls.fileUrl), (error) => (error ? reject(error) : resolve(invokeChild().then(() => undefined)))),
+        ),
+    },
+    {
+      name: '`dns.lookup` callback',
+      modules: ['node:dns'],
+      inside: ({ invokeChild, modules: [dns] }) =>
+        new Promise((resolve, reject) => dns.lookup('localhost', (error) => (error ? reject(error) : resolve(invokeChild().then(() => undefined))))),
+    },
+    {
+      name: 'callback queued on a pool created outside any run, released by another run',
+      remedy: '`bindToCurrentContext`',
+      setup: () => {
+        shared.pool = new CallbackPool();
+        let letGo = () => undefined;
+        const gate = new Promise((resolve) => {
+          letGo = resolve;
+        });
+        shared.releaseHolder = letGo;
+        const holder = cs.RunnableLambda.from(async () => {
+          const release = await new Promise((resolve) => shared.pool.acquire(resolve));
+          await gate;
+          release();
+        }, { name: 'holder' });
+        shared.holding = holder.invoke(undefined);
+      },
+      inside: async ({ invokeChild, bindIf }) => {
+        const done = new Promise((resolve) => {
+          shared.pool.acquire(bindIf((release) => resolve(invokeChild().finally(release))));
+        });
+        shared.releaseHolder();
+        await shared.holding;
+        await done;
+      },
+    },
+    {
+      name: '`AbortSignal` listener added in the run, aborted outside it',
+      remedy: '`bindToCurrentContext`',
+      inside: async ({ invokeChild, bindIf }) => {
+        const controller = new AbortController();
+        let finished = Promise.resolve();
+        controller.signal.addEventListener('abort', bindIf(() => {
+          finished = invokeChild();
+        }), { once: true });
+        return async () => {
+          controller.abort();
+          await finished;
+        };
+      },
+    },
+    {
+      name: '`worker_threads` worker started in the run',
+      modules: ['node:worker_threads'],
+      remedy: 'the run id sent to the worker',
+      available: () => urls.workerUrl !== undefined,
+      inside: async ({ config, remedy, recordRemoteChild, modules: [threads] }) => {
+        const parentRunId = config.callbacks.parentRunId;
+        const worker = new threads.Worker(new URL(urls.workerUrl), {
+          workerData: { callscopeUrl: urls.callscopeUrl, parentRunId: remedy ? parentRunId : undefined },
+        });
+        const reported = await new Promise((resolve, reject) => {
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        });
+        await worker.terminate();
+        if (reported.sawConfig) throw new Error('a worker saw the run config through context');
+        recordRemoteChild(reported.parentRunId);
+      },
+    },
+  ];
+}
+
+/** A resource pool created outside any run: a waiting acquirer's callback runs when the holder releases. */
+class CallbackPool {
+  busy = false;
+  waiting = [];
+
+  acquire(callback) {
+    if (!this.busy) {
+      this.busy = true;
+      callback(() => this.release());
+    } else {
+      this.waiting.push(callback);
+    }
+  }
+
+  release() {
+    const next = this.waiting.shift();
+    if (next === undefined) this.busy = false;
+    else next(() => this.release());
+  }
+}
