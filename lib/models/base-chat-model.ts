@@ -254,7 +254,7 @@ function toLLMResult(output: AIMessage | undefined): LLMResult {
   if (output instanceof AIChatMessage) message = output;
   else {
     // A plain `{ role: 'ai', content, responseMetadata? }` (a subclass's own result): keep its provider details.
-    const details = (output as AIMessageChunk | undefined)?.responseMetadata;
+    const details = (output)?.responseMetadata;
     message = new AIChatMessage(output?.content ?? '', details === undefined ? undefined : { response_metadata: details });
   }
   const responseMetadata = message.responseMetadata;

@@ -441,7 +441,7 @@ export async function runFetchExchange<TRequest, TExtra extends unknown[]>(
         return;
       }
       if (step.done !== true) {
-        controller.enqueue(step.value as Uint8Array);
+        controller.enqueue(step.value);
         return;
       }
       exchange.finish(response.status);
