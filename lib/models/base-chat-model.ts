@@ -254,7 +254,8 @@ function toLLMResult(output: AIMessage | undefined): LLMResult {
   if (output instanceof AIChatMessage) message = output;
   else {
     // A plain `{ role: 'ai', content, responseMetadata? }` (a subclass's own result): keep its provider details.
-    const details = (output)?.responseMetadata;
+    const plain: AIMessageChunk | undefined = output;
+    const details = plain?.responseMetadata;
     message = new AIChatMessage(output?.content ?? '', details === undefined ? undefined : { response_metadata: details });
   }
   const responseMetadata = message.responseMetadata;
