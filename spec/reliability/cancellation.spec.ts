@@ -113,7 +113,9 @@ describe('timeout in config', () => {
     expect(failure).toMatchObject({ code: 'TIMEOUT', timeoutMs: 20, runName: 'top' });
     expect(checker.violations()).toEqual([]);
     expect(checker.open()).toEqual([]);
-    expect(timersActive()).toBe(timersBefore);
+    // No timer left behind by the run: it may only be fewer, when a timer an earlier test started (not this
+    // run's) fires while the deadline runs.
+    expect(timersActive()).toBeLessThanOrEqual(timersBefore);
   });
 
   it('lets a nested run shorten the deadline, never extend it', async () => {
