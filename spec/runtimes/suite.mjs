@@ -121,7 +121,7 @@ export async function runSuite({ callscope, expected, node, urls }) {
       callbacks: [new MyCustomSyncHandler(), new MyCustomAsyncHandler()],
     });
     const result = await chat.invoke('Tell me a joke', { callbacks: [new cs.ConsoleTracer({ timings: false, stream: output })] });
-    lines.push(`Result: ${JSON.stringify(result)}`);
+    lines.push(`Result: ${JSON.stringify({ role: result.role, content: result.content })}`);
     assertEqual(lines.map((line) => line.trimEnd()), node.seed, 'printed lines');
   });
 
