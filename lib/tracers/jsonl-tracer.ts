@@ -40,6 +40,12 @@ export interface JsonlRunRecord {
   readonly endTime: number;
   /** How many tokens the run streamed (models only; 0 otherwise). */
   readonly tokenCount: number;
+  /**
+   * When each streamed token arrived, in ms after `startTime` (to 0.01 ms, from a monotonic clock): the
+   * token timeline, time to first token and tokens per second of a model run. Present when the run
+   * streamed; the first {@link MAX_TOKEN_TIMES} tokens only (`tokenCount` still counts them all).
+   */
+  readonly tokenTimes?: number[];
   /** Custom events dispatched inside the run, in order. */
   readonly events: { name: string; data: JsonValue }[];
   /** Provider details a model reported with its result, such as token usage; models only, when given. */
@@ -49,9 +55,18 @@ export interface JsonlRunRecord {
 // A run between its start and end events.
 interface OpenRun {
   readonly start: RunStartInfo;
+  /** `performance.now()` at the start event, for token offsets. */
+  readonly startedAt: number;
   tokenCount: number;
+  tokenTimes: number[] | undefined;
   readonly events: { name: string; data: unknown }[];
 }
+
+/**
+ * The most token times a line records (a 10,000-token stream makes a line about 80 KB longer); later tokens
+ * are counted in `tokenCount` only, so a long-running stream cannot grow a line without bound.
+ */
+export const MAX_TOKEN_TIMES = 10_000;
 
 // The `v` of every line; see JsonlRunRecord.
 const JSONL_FORMAT_VERSION = 1;
@@ -121,12 +136,12 @@ export class JsonlTracer extends RunTracer<OpenRun> {
 
   /** @internal */
   protected override startRun(start: RunStartInfo): OpenRun {
-    return { start, tokenCount: 0, events: [] };
+    return { start, startedAt: performance.now(), tokenCount: 0, tokenTimes: undefined, events: [] };
   }
 
   /** @internal */
   protected override tokenInRun(run: OpenRun): void {
-    run.tokenCount++;
+    if (run.tokenCount++ < MAX_TOKEN_TIMES) (run.tokenTimes ??= []).push(Math.round((performance.now() - run.startedAt) * 100) / 100);
   }
 
   /** @internal */
@@ -231,6 +246,7 @@ function toRecord(run: OpenRun, end: RunEndInfo): JsonlRunRecord {
     startTime: start.startTime,
     endTime: end.endTime,
     tokenCount: run.tokenCount,
+    ...(run.tokenTimes === undefined ? {} : { tokenTimes: run.tokenTimes }),
     events: run.events.map((event) => ({ name: event.name, data: toJsonValue(event.data, LIMITS) })),
     ...(llmOutput === undefined ? {} : { llmOutput: toJsonValue(llmOutput, LIMITS) }),
   };

@@ -291,7 +291,7 @@ export function viewerClient(api: LayoutApi, boot: ViewerBoot): void {
     const stats = api.tokenStats(run);
     const box = el('div', 'token-box');
     const line = [String(stats.count) + ' tokens'];
-    line.push(stats.timeToFirstToken === null ? 'time to first token: not recorded (JSONL has the count only)' : 'time to first token: ' + api.formatDuration(stats.timeToFirstToken));
+    line.push(stats.timeToFirstToken === null ? 'time to first token: not recorded (the line has the token count only)' : 'time to first token: ' + api.formatDuration(stats.timeToFirstToken));
     if (stats.tokensPerSecond !== null) line.push((Math.round(stats.tokensPerSecond * 10) / 10).toString() + ' tokens/s' + (stats.offsets.length > 0 ? '' : ' over the whole run'));
     box.appendChild(el('p', 'token-stats', line.join(' · ')));
     if (stats.offsets.length > 0) {

@@ -96,6 +96,14 @@ function toRun(raw: string, line: number): ViewerRun | string {
     tokenCount: typeof record.tokenCount === 'number' ? record.tokenCount : 0,
     events: Array.isArray(record.events) ? (record.events as { name: string; data: unknown }[]) : [],
     ...(record.llmOutput === undefined ? {} : { llmOutput: record.llmOutput }),
+    ...tokenTimesOf(record.tokenTimes, startTime),
     seq: line,
   };
+}
+
+// `tokenTimes` of a line: offsets in ms after the run's start; the viewer keeps times since the epoch, as the
+// live viewer records them. Anything but an array of finite numbers is ignored (the count still shows).
+function tokenTimesOf(offsets: unknown, startTime: number): { tokenTimes?: number[] } {
+  if (!Array.isArray(offsets) || offsets.length === 0 || !offsets.every((offset) => typeof offset === 'number' && Number.isFinite(offset))) return {};
+  return { tokenTimes: (offsets as number[]).map((offset) => startTime + offset) };
 }

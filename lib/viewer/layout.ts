@@ -367,9 +367,9 @@ export interface TokenStats {
 }
 
 /**
- * Token statistics of a run: time to first token and throughput. A JSONL file (format 1) has only the
- * token count, so throughput is then over the whole run and the time to first token unknown; the live
- * viewer records when each token arrived.
+ * Token statistics of a run: time to first token and throughput. JsonlTracer and the live viewer record
+ * when each token arrived; for lines written before JsonlTracer recorded `tokenTimes` only the count is
+ * known, so throughput is then over the whole run and the time to first token unknown.
  *
  * @param run - the run.
  * @returns the statistics.

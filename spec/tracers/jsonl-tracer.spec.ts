@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { z } from 'zod';
+import { MAX_TOKEN_TIMES } from '../../lib/tracers/jsonl-tracer';
 import {
   ConfigError,
   FakeChatModel,
@@ -23,9 +24,9 @@ function sink(): PassThrough & { records(): JsonlRunRecord[] } {
   const stream = new PassThrough() as PassThrough & { records(): JsonlRunRecord[] };
   stream.setEncoding('utf8');
   let text = '';
+  // Read as written (flowing mode): a paused stream stops taking writes past its buffer, 16 KB.
+  stream.on('data', (chunk: string) => (text += chunk));
   stream.records = () => {
-    let chunk: string | null;
-    while ((chunk = stream.read() as string | null) !== null) text += chunk;
     expect(text.endsWith('\n')).toBe(true);
     return text
       .split('\n')
@@ -143,9 +144,39 @@ describe('JsonlTracer', () => {
         outputs: { role: 'ai', content: 'Why not' },
         tags: ['demo'],
         tokenCount: 2,
+        tokenTimes: [expect.any(Number), expect.any(Number)],
       });
+      expect(chain).not.toHaveProperty('tokenTimes');
       expect(chain?.startTime).toBeGreaterThanOrEqual(before);
       expect(chain?.endTime).toBeGreaterThanOrEqual(chain?.startTime ?? Infinity);
+    });
+
+    it('writes when each token arrived, in ms after the run started, in order', async () => {
+      const stream = sink();
+      const tracer = new JsonlTracer(stream);
+      const model = new FakeChatModel({ responses: ['one two three'], streaming: true, tokenDelayMs: 5 });
+      await model.invoke('Count', { callbacks: [tracer] });
+      await tracer.close();
+      const [record] = stream.records();
+      const times = record?.tokenTimes ?? [];
+      expect(times).toHaveLength(record?.tokenCount ?? -1);
+      expect(times.length).toBeGreaterThan(1);
+      expect([...times].sort((a, b) => a - b)).toEqual(times);
+      // Each token waited tokenDelayMs before it came (timers may fire late, never early by more than 1 ms).
+      expect(times[0]).toBeGreaterThanOrEqual(4);
+      expect((times.at(-1) ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(4 * (times.length - 1));
+      expect(times.at(-1)).toBeLessThanOrEqual((record?.endTime ?? 0) - (record?.startTime ?? 0) + 1);
+    });
+
+    it(`records the first ${MAX_TOKEN_TIMES.toLocaleString('en')} token times of a longer stream and counts them all`, async () => {
+      const stream = sink();
+      const tracer = new JsonlTracer(stream);
+      const words = Array.from({ length: MAX_TOKEN_TIMES + 5 }, (_, index) => `w${index}`).join(' ');
+      await new FakeChatModel({ responses: [words], streaming: true }).invoke('Go', { callbacks: [tracer] });
+      await tracer.close();
+      const [record] = stream.records();
+      expect(record?.tokenTimes).toHaveLength(MAX_TOKEN_TIMES);
+      expect(record?.tokenCount).toBeGreaterThan(MAX_TOKEN_TIMES);
     });
 
     it("writes every run in the 'background' callbacks mode once awaitAllCallbacks() resolves", async () => {

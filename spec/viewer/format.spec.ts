@@ -33,6 +33,17 @@ describe('readJsonlRuns()', () => {
     expect(readJsonlRuns(JSON.stringify(older))).toMatchObject({ runs: [{ id: 'a', name: 'plan' }], problems: [] });
   });
 
+  it('turns `tokenTimes` (ms after the start) into times since the epoch, and ignores a malformed one', () => {
+    const model = { ...LINE, type: 'llm', tokenCount: 3, tokenTimes: [1.5, 2, 4.25] };
+    expect(readJsonlRuns(JSON.stringify(model)).runs[0]?.tokenTimes).toEqual([11.5, 12, 14.25]);
+    for (const tokenTimes of ['1,2', [1, 'x'], [], null]) {
+      const { runs, problems } = readJsonlRuns(JSON.stringify({ ...model, tokenTimes }));
+      expect(problems).toEqual([]);
+      expect(runs[0]).not.toHaveProperty('tokenTimes');
+      expect(runs[0]?.tokenCount).toBe(3);
+    }
+  });
+
   it('skips blank lines and a missing final newline without complaint', () => {
     expect(readJsonlRuns(`\n\n${JSON.stringify(LINE)}\r\n\n`).problems).toEqual([]);
   });
