@@ -9,7 +9,12 @@ import { normalise, runCallscope, runLangChain, SCENARIOS, TOKENS, type Scenario
 
 const { CallbackHandler } = loadLangfuseLangChain();
 
-/** An observation as the spec compares it, whichever side recorded it. */
+/**
+ * An observation as the spec compares it, whichever side recorded it. Its model name, model parameters and
+ * metadata are left out here: they name each side's fake model (callscope's reports `fake-chat-model`,
+ * LangChain's `FakeStreamingChatModel` none). The last two tests check them, the second with one model
+ * written alike for both sides.
+ */
 interface ComparedObservation {
   name: string | undefined;
   /** `span` or `generation`, from the kind of its create event. */

@@ -55,6 +55,7 @@ export class LoopbackLangfuse {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
+  /** Stops listening and closes the connections the SDK keeps open. */
   async stop(): Promise<void> {
     // The SDK's fetch keeps connections alive; close them so that the server can stop at once.
     this.server?.closeAllConnections();
