@@ -231,6 +231,45 @@ describe('traceable()', () => {
       expect(recorder.events.map((event) => event.method)).toEqual(['handleChainStart', 'handleChainStart', 'handleChainError', 'handleChainError']);
       expect(recorder.events[2]?.args[1]).toBe(stuckRunId);
     });
+
+    it('when declared async, are cancelled mid-body by the signal of the run they are called in, the child reporting first', async () => {
+      const recorder = new EventRecorder();
+      const controller = new AbortController();
+      const stuck = traceable(async () => new Promise<never>(() => undefined), { name: 'stuck' });
+      const outer = RunnableLambda.from(() => {
+        const call = stuck();
+        controller.abort(new Error('stop'));
+        return call;
+      }, { name: 'outer' });
+      await expect(outer.invoke(undefined, { callbacks: [recorder], signal: controller.signal })).rejects.toBeInstanceOf(AbortError);
+      const stuckRunId = recorder.events[1]?.args[2];
+      expect(recorder.events.map((event) => event.method)).toEqual(['handleChainStart', 'handleChainStart', 'handleChainError', 'handleChainError']);
+      expect(recorder.events[2]?.args[1]).toBe(stuckRunId);
+    });
+
+    it('reject with an AbortError and report nothing when the signal has already aborted', async () => {
+      const recorder = new EventRecorder();
+      let ran = false;
+      const body = traceable(async () => {
+        ran = true;
+      }).withConfig({ callbacks: [recorder], signal: AbortSignal.abort(new Error('gone')) });
+      await expect(body()).rejects.toBeInstanceOf(AbortError);
+      expect(ran).toBe(false);
+      expect(recorder.events).toEqual([]);
+    });
+
+    it('reject with the error of a raiseError start handler, after an error event, without running the body', async () => {
+      const recorder = new EventRecorder();
+      const refused = new Error('refused');
+      const strict = { name: 'strict', raiseError: true, handleChainStart: (): Promise<void> => Promise.reject(refused) };
+      let ran = false;
+      const body = traceable(async () => {
+        ran = true;
+      }).withConfig({ callbacks: [recorder, strict] });
+      await expect(body()).rejects.toBe(refused);
+      expect(ran).toBe(false);
+      expect(recorder.methods()).toEqual(['handleChainStart', 'handleChainError']);
+    });
   });
 
   describe('streamed results', () => {
