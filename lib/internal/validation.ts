@@ -1,5 +1,16 @@
 import type { z } from 'zod';
 import { ConfigError, describeValue, formatPath } from '../errors';
+import { loadZod } from '../platform';
+import type { Zod } from '../platform/dependencies';
+
+/**
+ * A schema built the first time it is needed, so that importing callscope never loads zod (about 120 ms):
+ * `const options = lazySchema((z) => z.strictObject({ ... }))`, then `parseOrThrow(options(), ...)`.
+ */
+export function lazySchema<T>(build: (z: Zod) => T): () => T {
+  let schema: T | undefined;
+  return () => (schema ??= build(loadZod()));
+}
 
 /**
  * What each field of an options object must be, in words, for error messages:

@@ -1,7 +1,6 @@
 import { delay } from '../platform';
-import { z } from 'zod';
 import { AbortError } from '../errors';
-import { parseOrThrow } from '../internal/validation';
+import { lazySchema, parseOrThrow } from '../internal/validation';
 import type { Callbacks, RunnableConfig } from '../runnables/config';
 import { BaseChatModel, type AIMessageChunk, type LangSmithParams } from './base-chat-model';
 import { AIChatMessage, AIChatMessageChunk, type ChatMessage } from './messages';
@@ -23,13 +22,15 @@ export interface FakeChatModelOptions {
   name?: string;
 }
 
-const optionsSchema = z.strictObject({
-  responses: z.array(z.string()).min(1),
-  streaming: z.boolean().optional(),
-  tokenDelayMs: z.number().finite().min(0).optional(),
-  callbacks: z.unknown().optional(),
-  name: z.string().min(1).optional(),
-});
+const optionsSchema = lazySchema((z) =>
+  z.strictObject({
+    responses: z.array(z.string()).min(1),
+    streaming: z.boolean().optional(),
+    tokenDelayMs: z.number().finite().min(0).optional(),
+    callbacks: z.unknown().optional(),
+    name: z.string().min(1).optional(),
+  }),
+);
 
 const expectations = {
   responses: 'a non-empty array of strings',
@@ -64,7 +65,7 @@ export class FakeChatModel extends BaseChatModel {
 
   /** @throws {@link ConfigError} naming the first invalid option. */
   constructor(options: FakeChatModelOptions) {
-    const parsed = parseOrThrow(optionsSchema, options, 'FakeChatModel options', expectations);
+    const parsed = parseOrThrow(optionsSchema(), options, 'FakeChatModel options', expectations);
     super({ streaming: parsed.streaming, callbacks: options.callbacks, name: parsed.name ?? 'FakeChatModel' });
     this.responses = Object.freeze([...parsed.responses]);
     this.tokenDelayMs = parsed.tokenDelayMs ?? 0;

@@ -4,7 +4,11 @@
  * `./node.ts`, with the same names and no static `node:` import.
  */
 import type { AsyncLocalStorage } from 'node:async_hooks';
+import picocolors from 'picocolors';
+import * as uuid from 'uuid';
+import { z } from 'zod';
 import { ConfigError, describeValue } from '../errors.js';
+import type { Colors, UuidModule, Zod } from './dependencies.js';
 
 type AlsClass = typeof AsyncLocalStorage;
 
@@ -124,3 +128,12 @@ export const standardOutput = (): NodeJS.WritableStream => {
 
 /** An environment variable where the runtime has `process.env`, or `undefined`. */
 export const environment = (name: string): string | undefined => runtime.process?.env?.[name];
+
+/** zod's `z` (bundled into the browser build, where nothing can be loaded later). */
+export const loadZod = (): Zod => z;
+
+/** The `uuid` package (bundled). */
+export const loadUuid = (): UuidModule => uuid;
+
+/** picocolors (bundled; its browser build prints no colours). */
+export const loadColors = (): Colors => picocolors;

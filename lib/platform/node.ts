@@ -4,13 +4,21 @@
  * same names, so every other core module imports `../platform` and stays free of `node:` imports.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomFillSync } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import type * as NodeCrypto from 'node:crypto';
+import type * as NodeFs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { finished } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type * as NodeStreamPromises from 'node:stream/promises';
+import type * as NodeTimersPromises from 'node:timers/promises';
 import { types } from 'node:util';
+import type { Colors, UuidModule, Zod } from './dependencies';
+
+// Startup cost matters (issue: importing callscope must cost at most 15 ms over bare Node): modules that
+// are slow to load and needed only by some features (`node:crypto` alone is about 10 ms, zod about 120 ms)
+// are required on first use through `load`, never at import.
+
+// Resolved relative to this file in both the CommonJS and the ESM build (which shims __filename).
+const load = createRequire(__filename);
 
 /** The runtime's AsyncLocalStorage class, or `undefined` where it has none. */
 export const AsyncLocalStorageClass: typeof AsyncLocalStorage | undefined = AsyncLocalStorage;
@@ -18,20 +26,23 @@ export const AsyncLocalStorageClass: typeof AsyncLocalStorage | undefined = Asyn
 /** Why {@link AsyncLocalStorageClass} is missing (never, here). */
 export const asyncLocalStorageMissing: string | undefined = undefined;
 
-const randomPool = Buffer.allocUnsafe(16 * 1024);
+let randomPool: Buffer | undefined;
+let randomFill: typeof NodeCrypto.randomFillSync | undefined;
 
 /** `byteCount` (at most 16 KiB) cryptographically strong random bytes as lower-case hex text. */
-export const randomHex = (byteCount: number): string => randomFillSync(randomPool, 0, byteCount).toString('hex', 0, byteCount);
+export const randomHex = (byteCount: number): string => {
+  randomFill ??= (load('node:crypto') as typeof NodeCrypto).randomFillSync;
+  randomPool ??= Buffer.allocUnsafe(16 * 1024);
+  return randomFill(randomPool, 0, byteCount).toString('hex', 0, byteCount);
+};
 
 /** True for errors made by the runtime or any realm, even without `Error` on their prototype chain. */
 export const isNativeError = (value: unknown): value is Error => types.isNativeError(value);
 
 /** Resolves after `ms` milliseconds; rejects with an `AbortError` as soon as `signal` aborts. */
+let timers: typeof NodeTimersPromises | undefined;
 export const delay = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
-  sleep(ms, undefined, signal ? { signal } : undefined);
-
-// Resolved relative to this file in both the CommonJS and the ESM build (which shims __filename).
-const load = createRequire(__filename);
+  (timers ??= load('node:timers/promises') as typeof NodeTimersPromises).setTimeout(ms, undefined, signal ? { signal } : undefined);
 
 /** `require(id)` from callscope's own location; throws when the module cannot be loaded. */
 export const requireFromLibrary = (id: string): unknown => load(id) as unknown;
@@ -54,13 +65,23 @@ export const onBeforeExit = (fn: () => void): void => {
 
 /** A writable stream appending to the file at `filePath`. */
 export const openAppendStream = (filePath: string): NodeJS.WritableStream =>
-  createWriteStream(filePath, { flags: 'a', encoding: 'utf8' });
+  (load('node:fs') as typeof NodeFs).createWriteStream(filePath, { flags: 'a', encoding: 'utf8' });
 
 /** Resolves when `stream` has finished (or failed). */
-export const streamFinished = (stream: NodeJS.WritableStream): Promise<void> => finished(stream).catch(() => undefined);
+export const streamFinished = (stream: NodeJS.WritableStream): Promise<void> =>
+  (load('node:stream/promises') as typeof NodeStreamPromises).finished(stream).catch(() => undefined);
 
 /** The default output of printing tracers: standard output. */
 export const standardOutput = (): NodeJS.WritableStream => process.stdout;
 
 /** An environment variable, or `undefined`. */
 export const environment = (name: string): string | undefined => process.env[name];
+
+/** zod's `z`, loaded on first use: config, settings and option schemas are built when first needed. */
+export const loadZod = (): Zod => (load('zod') as { z: Zod }).z;
+
+/** The `uuid` package, loaded on first use (to validate run ids given by users). */
+export const loadUuid = (): UuidModule => load('uuid') as UuidModule;
+
+/** picocolors, loaded when a printing tracer is made. */
+export const loadColors = (): Colors => load('picocolors') as Colors;

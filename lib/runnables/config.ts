@@ -1,11 +1,11 @@
-import { validate as isUuid } from 'uuid';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { CallbackManager } from '../callbacks/callback-manager';
 import { type HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
 import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
 import type { LongTimeout } from '../internal/timers';
-import { nearestKey, parseOrThrow } from '../internal/validation';
+import { lazySchema, nearestKey, parseOrThrow } from '../internal/validation';
+import { loadUuid } from '../platform';
 import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../callbacks/foreign-manager';
 import { rememberRemoteRun, type RemoteParent } from '../propagation/remote';
 import { onAbort } from './cancellation';
@@ -162,24 +162,28 @@ export interface NormalizedConfig {
   readonly remote: RemoteParent | undefined;
 }
 
-const handlerSchema = z.custom<CallbackHandler>(
-  (value) => value !== null && typeof value === 'object' && !Array.isArray(value),
-);
+const isPlainRecord = (value: unknown): boolean => value !== null && typeof value === 'object' && !Array.isArray(value);
 
-const plainRecord = z.custom<Record<string, unknown>>(
-  (value) => value !== null && typeof value === 'object' && !Array.isArray(value),
-);
-
-const configSchema = z.looseObject({
-  callbacks: z.union([z.array(handlerSchema), z.instanceof(CallbackManager), z.custom<LangChainManagerLike>(isLangChainManager)]).optional(),
-  tags: z.array(z.string()).optional(),
-  metadata: plainRecord.optional(),
-  runName: z.string().min(1).optional(),
-  runId: z.string().refine((value) => isUuid(value)).optional(),
-  signal: z.instanceof(AbortSignal).optional(),
-  maxConcurrency: z.union([z.number().int().min(1), z.literal(Number.POSITIVE_INFINITY)]).optional(),
-  configurable: plainRecord.optional(),
-  timeout: z.number().positive().finite().optional(),
+// Built on first use: importing callscope never loads zod, and the common configs never need it (see
+// `quickConfig`).
+const configSchema = lazySchema((z) => {
+  const plainRecord = z.custom<Record<string, unknown>>(isPlainRecord);
+  return z.looseObject({
+    callbacks: z
+      .union([z.array(z.custom<CallbackHandler>(isPlainRecord)), z.instanceof(CallbackManager), z.custom<LangChainManagerLike>(isLangChainManager)])
+      .optional(),
+    tags: z.array(z.string()).optional(),
+    metadata: plainRecord.optional(),
+    runName: z.string().min(1).optional(),
+    runId: z
+      .string()
+      .refine((value) => loadUuid().validate(value))
+      .optional(),
+    signal: z.instanceof(AbortSignal).optional(),
+    maxConcurrency: z.union([z.number().int().min(1), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+    configurable: plainRecord.optional(),
+    timeout: z.number().positive().finite().optional(),
+  });
 });
 
 const KNOWN_KEYS: readonly string[] = [
@@ -283,7 +287,7 @@ function slowParse(config: unknown, where: string): ParsedConfig {
     const callbacks = (config as { callbacks?: unknown }).callbacks;
     if (Array.isArray(callbacks)) assertNoHandlerClass(callbacks, 'callbacks', where);
   }
-  return parseOrThrow(configSchema, config, where, expectations);
+  return parseOrThrow(configSchema(), config, where, expectations);
 }
 
 /**
@@ -354,7 +358,7 @@ function snapshotValue(value: unknown, depth: number, copies: Map<object, object
   return snapshotRecord(value, depth, copies);
 }
 
-type ParsedConfig = z.output<typeof configSchema>;
+type ParsedConfig = z.output<ReturnType<typeof configSchema>>;
 
 const QUICK_KEYS: ReadonlySet<string> = new Set(['callbacks', 'tags', 'metadata', 'runName', 'signal', 'configurable']);
 

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { HandlerMethodName, CallbackHandler } from '../callbacks/handler';
 import {
   bestPropagationMode,
@@ -10,7 +9,7 @@ import {
   type ContextBackend,
   type PropagationMode,
 } from '../context';
-import { parseOrThrow } from '../internal/validation';
+import { lazySchema, parseOrThrow } from '../internal/validation';
 
 /** A handler method that threw or rejected, as given to `onHandlerError`. */
 export interface HandlerErrorReport {
@@ -111,18 +110,20 @@ export type LostCallbacksPolicy = 'ignore' | 'warn' | 'throw';
 /** Options accepted by {@link configure}: any subset of {@link CallscopeConfiguration}. */
 export type ConfigureOptions = Partial<CallscopeConfiguration>;
 
-const configureSchema = z.strictObject({
-  propagation: z.enum(['async-local-storage', 'cls-hooked', 'explicit', 'async-context']).optional(),
-  onHandlerError: z
-    .custom<(report: HandlerErrorReport) => void>((value) => value === undefined || typeof value === 'function')
-    .optional(),
-  onLostCallbacks: z.enum(['ignore', 'warn', 'throw']).optional(),
-  callbacks: z.enum(['blocking', 'background']).optional(),
-  handlerTimeoutMs: z.union([z.number().positive(), z.literal(Number.POSITIVE_INFINITY)]).optional(),
-  maxQueuedEvents: z.number().int().min(1).optional(),
-  shutdownSignals: z.array(z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'])).optional(),
-  shutdownTimeoutMs: z.number().positive().optional(),
-});
+const configureSchema = lazySchema((z) =>
+  z.strictObject({
+    propagation: z.enum(['async-local-storage', 'cls-hooked', 'explicit', 'async-context']).optional(),
+    onHandlerError: z
+      .custom<(report: HandlerErrorReport) => void>((value) => value === undefined || typeof value === 'function')
+      .optional(),
+    onLostCallbacks: z.enum(['ignore', 'warn', 'throw']).optional(),
+    callbacks: z.enum(['blocking', 'background']).optional(),
+    handlerTimeoutMs: z.union([z.number().positive(), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+    maxQueuedEvents: z.number().int().min(1).optional(),
+    shutdownSignals: z.array(z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'])).optional(),
+    shutdownTimeoutMs: z.number().positive().optional(),
+  }),
+);
 
 const expectations = {
   // 'async-context' is named only where the runtime has AsyncContext, the one place it can be chosen.
@@ -165,7 +166,7 @@ let backend: ContextBackend<unknown> = createBackend(settings.propagation, false
  * ```
  */
 export function configure(options: ConfigureOptions): CallscopeConfiguration {
-  const parsed = parseOrThrow(configureSchema, options, 'configure() options', expectations);
+  const parsed = parseOrThrow(configureSchema(), options, 'configure() options', expectations);
   const next: CallscopeConfiguration = Object.freeze({
     propagation: parsed.propagation ?? settings.propagation,
     onHandlerError: 'onHandlerError' in parsed ? parsed.onHandlerError : settings.onHandlerError,

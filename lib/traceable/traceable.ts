@@ -1,8 +1,7 @@
-import { z } from 'zod';
 import { EVENT, emit } from '../callbacks/dispatch';
 import type { RetrievedDocument } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
-import { parseOrThrow } from '../internal/validation';
+import { lazySchema, parseOrThrow } from '../internal/validation';
 import type { AIChatMessage, ChatMessage } from '../models/messages';
 import { abortErrorFor, raceAbort } from '../runnables/cancellation';
 import { combineChunks } from '../runnables/combine';
@@ -77,14 +76,16 @@ type ResultOf<TFn> = TFn extends (...args: never[]) => infer TResult ? TResult :
 
 const RUN_TYPES: readonly TraceableRunType[] = ['chain', 'tool', 'llm', 'retriever'];
 
-const optionsSchema = z.strictObject({
-  name: z.string().min(1).optional(),
-  runType: z.enum(RUN_TYPES as ['chain', 'tool', 'llm', 'retriever']).optional(),
-  tags: z.array(z.string()).optional(),
-  metadata: z.custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value)).optional(),
-  processInputs: z.custom<(args: unknown[]) => unknown>((value) => typeof value === 'function').optional(),
-  processOutputs: z.custom<(output: unknown) => unknown>((value) => typeof value === 'function').optional(),
-});
+const optionsSchema = lazySchema((z) =>
+  z.strictObject({
+    name: z.string().min(1).optional(),
+    runType: z.enum(RUN_TYPES as ['chain', 'tool', 'llm', 'retriever']).optional(),
+    tags: z.array(z.string()).optional(),
+    metadata: z.custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value)).optional(),
+    processInputs: z.custom<(args: unknown[]) => unknown>((value) => typeof value === 'function').optional(),
+    processOutputs: z.custom<(output: unknown) => unknown>((value) => typeof value === 'function').optional(),
+  }),
+);
 
 const expectations = {
   name: 'a non-empty string',
@@ -142,7 +143,7 @@ export function traceable<TFn extends TraceableTarget>(fn: TFn, options?: Tracea
   if (typeof fn !== 'function') {
     throw new ConfigError('fn', fn, `Expected traceable() to receive a function, got ${describeValue(fn)}.`, { code: 'INVALID_ARGUMENT' });
   }
-  const parsed = options === undefined ? {} : parseOrThrow(optionsSchema, options, 'traceable() options', expectations);
+  const parsed = options === undefined ? {} : parseOrThrow(optionsSchema(), options, 'traceable() options', expectations);
   const name = parsed.name ?? (fn.name === '' ? 'traceable' : fn.name);
   const target = new TracedRun(name, parsed.runType ?? 'chain');
   if (parsed.tags !== undefined || parsed.metadata !== undefined) {

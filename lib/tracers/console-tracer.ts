@@ -1,5 +1,5 @@
-import picocolors from 'picocolors';
-import { environment, standardOutput } from '../platform';
+import type picocolors from 'picocolors';
+import { environment, loadColors, standardOutput } from '../platform';
 import { ConfigError, describeValue } from '../errors';
 import { assertKnownKeys } from '../internal/validation';
 import { isError, messageOf, toJsonValue } from './internal/to-json-value';
@@ -59,7 +59,7 @@ export class ConsoleTracer extends RunCollector {
     validate(options);
     this.stream = options.stream ?? standardOutput();
     const isTTY = (this.stream as { isTTY?: unknown }).isTTY === true;
-    this.colors = picocolors.createColors(options.colors ?? (isTTY && !environment('NO_COLOR')));
+    this.colors = loadColors().createColors(options.colors ?? (isTTY && !environment('NO_COLOR')));
     this.maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
     this.timings = options.timings ?? true;
   }
