@@ -7,6 +7,7 @@ import { abortErrorFor, raceAbort } from '../runnables/cancellation';
 import { combineChunks } from '../runnables/combine';
 import { combineNormalized, normalizeConfig, RunScope, type RunnableConfig } from '../runnables/config';
 import { emitStart, enter, inheritedScope, inRun, leave, openScope } from '../runnables/run';
+import type { LostCallStyle } from '../runnables/lost-callbacks';
 import { Runnable } from '../runnables/runnable';
 import { ReportingChatModel, reportedMessage } from './reporting-chat-model';
 import { RunHandle } from './run-handle';
@@ -578,6 +579,11 @@ class TracedRun extends Runnable<unknown, unknown> {
   }
 
   protected override get kind(): string {
+    return 'traceable';
+  }
+
+  /** Called with its own arguments: the lost-callback diagnostics name `withConfig(config)` as the fix. */
+  get _callStyle(): LostCallStyle {
     return 'traceable';
   }
 

@@ -441,5 +441,32 @@ describe('traceable()', () => {
       await expect(parent.invoke(1, { callbacks: [new RunCollector()] })).rejects.toBeInstanceOf(LostCallbacksError);
       await expect(parent.invoke(1, { callbacks: [new RunCollector()] })).rejects.toThrow(/`child`.*`parent`/);
     });
+
+    it("names withConfig(config), not invoke(input, config), as the fix for a traceable function", async () => {
+      configure({ propagation: 'explicit', onLostCallbacks: 'throw' });
+      const child = traceable(async (x: number) => x + 1, { name: 'child' });
+      const collector = new RunCollector();
+      let caught: unknown;
+      await RunnableLambda.from(async (x: number) => {
+        caught = await child(x).catch((error: unknown) => error);
+      }, { name: 'parent' }).invoke(1, { callbacks: [collector] });
+      expect(caught).toBeInstanceOf(LostCallbacksError);
+      expect(caught).toMatchObject({ childName: 'child', parentName: 'parent', parentRunId: collector.runs[0]?.id, callSite: expect.stringMatching(/traceable\.spec\.ts:\d+:\d+$/) });
+      const message = (caught as LostCallbacksError).message;
+      expect(message).toContain('Traceable function `child` was called without `config` inside run `parent`');
+      expect(message).toContain('`child.withConfig(config)(...args)`');
+      expect(message).toContain('`traceable(fn).withConfig(config)`');
+      expect(message).not.toContain('invoke(input, config)');
+    });
+
+    it("warns with the same fix under onLostCallbacks: 'warn'", async () => {
+      configure({ propagation: 'explicit', onLostCallbacks: 'warn' });
+      const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+      const child = traceable((x: number) => x + 1, { name: 'child' });
+      await RunnableLambda.from((x: number) => child(x), { name: 'parent' }).invoke(1, { callbacks: [new RunCollector()] });
+      const warned = emitWarning.mock.calls.filter((call) => call[1]?.code === 'CALLSCOPE_LOST_CALLBACKS').map((call) => String(call[0]));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toContain('`child.withConfig(config)(...args)`');
+    });
   });
 });
