@@ -3,15 +3,16 @@
 import { z } from 'zod';
 import { ConfigError, type AIMessageChunk, type ChatMessage } from '../index';
 import {
+  CLIENT_OPTION_EXPECTATIONS,
   contentText,
   describeValue,
   ModelCall,
+  parseClientOptions,
   reportedMessage,
-  normalizeConfig,
-  parseOrThrow,
   proxyResource,
   traceCreate,
   traceHelperStream,
+  type ClientSettings,
   type MethodTracing,
   type SdkMethod,
   type StreamAccumulator,
@@ -38,7 +39,7 @@ const optionsSchema = z.strictObject({
   metadata: z.custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value)).optional(),
 });
 
-const expectations = { name: 'a non-empty string', tags: 'an array of strings', metadata: 'a plain object' };
+const expectations = CLIENT_OPTION_EXPECTATIONS;
 
 const PROVIDER = 'anthropic';
 const wrapped = new WeakSet<object>();
@@ -86,10 +87,7 @@ export function wrapAnthropic<TClient extends AnthropicClientLike>(client: TClie
     });
   }
   if (wrapped.has(client)) return client;
-  const parsed = options === undefined ? {} : parseOrThrow(optionsSchema, options, 'wrapAnthropic() options', expectations);
-  const name = parsed.name ?? 'ChatAnthropic';
-  const bound = parsed.tags === undefined && parsed.metadata === undefined ? undefined : normalizeConfig({ tags: parsed.tags, metadata: parsed.metadata }, 'wrapAnthropic() options');
-  const tracing = tracingFor({ name, bound });
+  const tracing = tracingFor(parseClientOptions('wrapAnthropic()', options, optionsSchema, expectations, 'ChatAnthropic'));
   const proxy = proxyResource(client, {
     messages: (resource) =>
       proxyResource(resource as object, {
@@ -101,10 +99,7 @@ export function wrapAnthropic<TClient extends AnthropicClientLike>(client: TClie
   return proxy;
 }
 
-interface Settings {
-  readonly name: string;
-  readonly bound: ReturnType<typeof normalizeConfig> | undefined;
-}
+type Settings = ClientSettings<WrapAnthropicOptions>;
 
 function tracingFor(settings: Settings): MethodTracing<unknown> {
   return {

@@ -36,5 +36,6 @@ export {
   type SdkStreamLike,
   type StreamAccumulator,
 } from '../traceable/model-call';
+export { CLIENT_OPTION_EXPECTATIONS, parseClientOptions, type ClientOptions, type ClientSettings } from '../traceable/client-options';
 export { reportedMessage } from '../traceable/reporting-chat-model';
 export { newRunId } from './run-id';

@@ -4,15 +4,16 @@
 import { z } from 'zod';
 import { ConfigError, ProviderError, type AIMessageChunk, type ChatMessage, type MessageRole } from '../index';
 import {
+  CLIENT_OPTION_EXPECTATIONS,
   contentText,
   describeValue,
   ModelCall,
+  parseClientOptions,
   reportedMessage,
-  normalizeConfig,
-  parseOrThrow,
   proxyResource,
   traceCreate,
   traceHelperStream,
+  type ClientSettings,
   type MethodTracing,
   type SdkMethod,
   type StreamAccumulator,
@@ -46,7 +47,7 @@ const optionsSchema = z.strictObject({
   provider: z.string().min(1).optional(),
 });
 
-const expectations = { name: 'a non-empty string', tags: 'an array of strings', metadata: 'a plain object', provider: 'a non-empty string' };
+const expectations = { ...CLIENT_OPTION_EXPECTATIONS, provider: 'a non-empty string' };
 
 const wrapped = new WeakSet<object>();
 
@@ -92,12 +93,8 @@ export function wrapOpenAI<TClient extends OpenAIClientLike>(client: TClient, op
     });
   }
   if (wrapped.has(client)) return client;
-  const parsed = options === undefined ? {} : parseOrThrow(optionsSchema, options, 'wrapOpenAI() options', expectations);
-  const settings: Settings = {
-    name: parsed.name ?? 'ChatOpenAI',
-    provider: parsed.provider ?? 'openai',
-    bound: parsed.tags === undefined && parsed.metadata === undefined ? undefined : normalizeConfig({ tags: parsed.tags, metadata: parsed.metadata }, 'wrapOpenAI() options'),
-  };
+  const parsed = parseClientOptions('wrapOpenAI()', options, optionsSchema, expectations, 'ChatOpenAI');
+  const settings: Settings = { name: parsed.name, provider: parsed.options.provider ?? 'openai', bound: parsed.bound };
   const chat = chatTracing(settings);
   const responses = responsesTracing(settings);
   const proxy = proxyResource(client, {
@@ -121,7 +118,7 @@ export function wrapOpenAI<TClient extends OpenAIClientLike>(client: TClient, op
 interface Settings {
   readonly name: string;
   readonly provider: string;
-  readonly bound: ReturnType<typeof normalizeConfig> | undefined;
+  readonly bound: ClientSettings<WrapOpenAIOptions>['bound'];
 }
 
 function open(settings: Settings, messages: ChatMessage[], params: Record<string, unknown>, maxTokens: unknown): ModelCall | undefined {

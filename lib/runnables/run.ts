@@ -11,7 +11,7 @@ import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
 import { findTap } from '../events/tap';
 import { listenerHandler, type RunListeners } from './listeners';
-import { reportLostCallbacks } from './lost-callbacks';
+import { reportLostCallbacks, type LostCallStyle } from './lost-callbacks';
 import { childScope, linkSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
 
 /**
@@ -27,6 +27,8 @@ export interface RunTarget<TInput, TOutput> {
   _emitError(scope: RunScope, error: unknown): Promise<void> | undefined;
   /** Listeners attached with `withListeners`, called for this target's runs only. */
   readonly _listeners?: readonly RunListeners[] | undefined;
+  /** How calls of this target are made, for the fix the lost-callback diagnostics name. @default 'runnable' */
+  readonly _callStyle?: LostCallStyle;
 }
 
 /**
@@ -66,7 +68,7 @@ export function openScope<TInput, TOutput>(
   if (parentRunId === undefined) {
     // About to start a root run: in 'explicit' mode with diagnostics, was a run with handlers left behind?
     const left = currentBackend<RunScope>().observed();
-    if (left !== undefined) reportLostCallbacks(runName, left);
+    if (left !== undefined) reportLostCallbacks(runName, left, target._callStyle);
     // LANGSMITH_TRACING=true: root runs (and so their trees) also go to LangSmith, as LangChain's do.
     const tracer = environmentTracer();
     if (tracer !== undefined) parent = withHandler(parent, tracer);

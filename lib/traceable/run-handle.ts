@@ -32,6 +32,17 @@ export class RunHandle<TInput, TOutput> {
     return new RunHandle(target, scope);
   }
 
+  /**
+   * A handle on a run whose scope is already open and counted (and whose start event has been emitted):
+   * a caller that drives a run's common case by hand hands over its rare cases (a streamed result, an
+   * error) to a handle only when they happen.
+   */
+  static adopt<TInput, TOutput>(target: RunTarget<TInput, TOutput>, scope: RunScope): RunHandle<TInput, TOutput> {
+    const handle = new RunHandle(target, scope);
+    handle.settled = scope._ended;
+    return handle;
+  }
+
   /** Whether the run has ended or failed (or never started). */
   get isSettled(): boolean {
     return this.settled;

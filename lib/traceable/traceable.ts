@@ -3,10 +3,11 @@ import type { RetrievedDocument } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
 import { lazySchema, parseOrThrow } from '../internal/validation';
 import type { AIChatMessage, ChatMessage } from '../models/messages';
-import { raceAbort } from '../runnables/cancellation';
+import { abortErrorFor, raceAbort } from '../runnables/cancellation';
 import { combineChunks } from '../runnables/combine';
 import { combineNormalized, normalizeConfig, RunScope, type RunnableConfig } from '../runnables/config';
-import { inheritedScope } from '../runnables/run';
+import { emitStart, enter, inheritedScope, inRun, leave, openScope } from '../runnables/run';
+import type { LostCallStyle } from '../runnables/lost-callbacks';
 import { Runnable } from '../runnables/runnable';
 import { ReportingChatModel, reportedMessage } from './reporting-chat-model';
 import { RunHandle } from './run-handle';
@@ -237,25 +238,61 @@ function apply(fn: (...args: unknown[]) => unknown, thisArg: unknown, args: unkn
   return fn.apply(thisArg, args);
 }
 
-/** An `async` function: waits for async handlers like a runnable's `invoke`. */
+/**
+ * An `async` function: waits for async handlers like a runnable's `invoke`, and does the same work per
+ * call (this is the hot path of nested traced code): its run is driven here without a {@link RunHandle},
+ * which is made only for a streamed result or an error.
+ */
 async function callAsync(plan: CallPlan, thisArg: unknown, args: unknown[]): Promise<unknown> {
-  const handle = open(plan);
-  const started = handle.start(inputOf(plan, args));
-  if (started !== undefined) await started;
+  const target = plan.target;
+  const scope = openScope(target, plan.parent, plan.parent ?? inheritedScope(undefined));
+  enter(scope);
+  const signal = scope.signal;
+  if (signal?.aborted) {
+    // Cancelled before it began: no events at all, as with invoke.
+    leave(scope);
+    throw abortErrorFor(scope, signal);
+  }
+  const started = emitStart(target, scope, inputOf(plan, args));
+  if (started !== undefined) {
+    try {
+      await started;
+    } catch (error) {
+      // emitStart already ended the run with an error event.
+      leave(scope);
+      throw error;
+    }
+  }
   let output: unknown;
   try {
-    const result = handle.run(apply, plan.fn, thisArg, args);
-    const signal = handle.scope.signal;
-    output = signal === undefined ? await result : await raceAbort(result, signal, handle.scope);
+    const result = inRun(scope, apply, plan.fn, thisArg, args);
+    output = signal === undefined ? await result : await raceAbort(result, signal, scope);
   } catch (error) {
-    const failed = handle.fail(error);
+    const failed = RunHandle.adopt(target, scope).fail(error);
     if (failed !== undefined) await failed;
     throw error;
   }
-  const stream = traceStream(plan, handle, output, undefined);
-  if (stream !== undefined) return stream;
-  const ended = handle.end(outputOf(plan, output));
-  if (ended !== undefined) await ended;
+  if (output !== null && typeof output === 'object') {
+    const stream = traceStream(plan, RunHandle.adopt(target, scope), output, undefined);
+    if (stream !== undefined) return stream;
+  }
+  scope._ended = true;
+  let ended: Promise<void> | undefined;
+  try {
+    ended = target._emitEnd(scope, outputOf(plan, output));
+  } catch (error) {
+    leave(scope);
+    throw error;
+  }
+  if (ended === undefined) {
+    leave(scope);
+    return output;
+  }
+  try {
+    await ended;
+  } finally {
+    leave(scope);
+  }
   return output;
 }
 
@@ -542,6 +579,11 @@ class TracedRun extends Runnable<unknown, unknown> {
   }
 
   protected override get kind(): string {
+    return 'traceable';
+  }
+
+  /** Called with its own arguments: the lost-callback diagnostics name `withConfig(config)` as the fix. */
+  get _callStyle(): LostCallStyle {
     return 'traceable';
   }
 

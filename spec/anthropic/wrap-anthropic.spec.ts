@@ -82,6 +82,24 @@ describe('wrapAnthropic()', () => {
     expect(() => wrapAnthropic(client(), { colour: 'red' } as unknown as { name: string })).toThrow('colour');
   });
 
+  it('refuses an invalid option with a ConfigError naming the field, the value and wrapAnthropic()', () => {
+    const attempt = (): unknown => wrapAnthropic(client(), { tags: 'red' } as unknown as { tags: string[] });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow('Expected `tags` to be an array of strings, got `"red"` (string) in wrapAnthropic() options.');
+    expect(() => wrapAnthropic(client(), { name: '' })).toThrow('in wrapAnthropic() options');
+  });
+
+  it('names its model runs and gives them its tags and metadata, next to the ls_* metadata of each call', async () => {
+    server.reply(jsonAnswer('Hi there.', 'req_named'));
+    const recorder = new EventRecorder();
+    const anthropic = wrapAnthropic(client(), { name: 'claude', tags: ['support'], metadata: { team: 'care' } });
+    await inRun([recorder], () => anthropic.messages.create(REQUEST));
+    const start = recorder.events.find((event) => event.method === 'handleChatModelStart');
+    expect(start?.args[5]).toEqual(['support']);
+    expect(start?.args[6]).toMatchObject({ team: 'care', ls_provider: 'anthropic', ls_model_name: 'claude-test-1' });
+    expect(start?.args[7]).toBe('claude');
+  });
+
   it('passes other members through untouched', () => {
     const raw = client();
     const wrapped = wrapAnthropic(raw);

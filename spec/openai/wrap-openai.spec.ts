@@ -84,6 +84,25 @@ describe('wrapOpenAI()', () => {
     expect(() => wrapOpenAI(client(), { modle: 'x' } as unknown as { name: string })).toThrow('modle');
   });
 
+  it('refuses an invalid option with a ConfigError naming the field, the value and wrapOpenAI()', () => {
+    const attempt = (): unknown => wrapOpenAI(client(), { metadata: ['a'] } as unknown as { metadata: Record<string, unknown> });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/^Expected `metadata` to be a plain object, got .* in wrapOpenAI\(\) options\.$/);
+    expect(() => wrapOpenAI(client(), { provider: '' })).toThrow('Expected `provider` to be a non-empty string');
+  });
+
+  it('names its model runs and gives them its tags, metadata and provider, next to the ls_* metadata of each call', async () => {
+    server.reply(jsonCompletion('Hi.', 'req_named'));
+    const recorder = new EventRecorder();
+    const openai = wrapOpenAI(client(), { name: 'groq', tags: ['support'], metadata: { team: 'care' }, provider: 'groq' });
+    await inRun([recorder], () => openai.chat.completions.create(CHAT));
+    const start = recorder.events.find((event) => event.method === 'handleChatModelStart');
+    expect(start?.args[4]).toMatchObject({ invocation_params: { provider: 'groq' } });
+    expect(start?.args[5]).toEqual(['support']);
+    expect(start?.args[6]).toMatchObject({ team: 'care', ls_provider: 'groq', ls_model_name: 'gpt-test-1' });
+    expect(start?.args[7]).toBe('groq');
+  });
+
   it('passes other members through untouched', () => {
     const raw = client();
     const wrapped = wrapOpenAI(raw);

@@ -231,6 +231,45 @@ describe('traceable()', () => {
       expect(recorder.events.map((event) => event.method)).toEqual(['handleChainStart', 'handleChainStart', 'handleChainError', 'handleChainError']);
       expect(recorder.events[2]?.args[1]).toBe(stuckRunId);
     });
+
+    it('when declared async, are cancelled mid-body by the signal of the run they are called in, the child reporting first', async () => {
+      const recorder = new EventRecorder();
+      const controller = new AbortController();
+      const stuck = traceable(async () => new Promise<never>(() => undefined), { name: 'stuck' });
+      const outer = RunnableLambda.from(() => {
+        const call = stuck();
+        controller.abort(new Error('stop'));
+        return call;
+      }, { name: 'outer' });
+      await expect(outer.invoke(undefined, { callbacks: [recorder], signal: controller.signal })).rejects.toBeInstanceOf(AbortError);
+      const stuckRunId = recorder.events[1]?.args[2];
+      expect(recorder.events.map((event) => event.method)).toEqual(['handleChainStart', 'handleChainStart', 'handleChainError', 'handleChainError']);
+      expect(recorder.events[2]?.args[1]).toBe(stuckRunId);
+    });
+
+    it('reject with an AbortError and report nothing when the signal has already aborted', async () => {
+      const recorder = new EventRecorder();
+      let ran = false;
+      const body = traceable(async () => {
+        ran = true;
+      }).withConfig({ callbacks: [recorder], signal: AbortSignal.abort(new Error('gone')) });
+      await expect(body()).rejects.toBeInstanceOf(AbortError);
+      expect(ran).toBe(false);
+      expect(recorder.events).toEqual([]);
+    });
+
+    it('reject with the error of a raiseError start handler, after an error event, without running the body', async () => {
+      const recorder = new EventRecorder();
+      const refused = new Error('refused');
+      const strict = { name: 'strict', raiseError: true, handleChainStart: (): Promise<void> => Promise.reject(refused) };
+      let ran = false;
+      const body = traceable(async () => {
+        ran = true;
+      }).withConfig({ callbacks: [recorder, strict] });
+      await expect(body()).rejects.toBe(refused);
+      expect(ran).toBe(false);
+      expect(recorder.methods()).toEqual(['handleChainStart', 'handleChainError']);
+    });
   });
 
   describe('streamed results', () => {
@@ -401,6 +440,33 @@ describe('traceable()', () => {
       const parent = RunnableLambda.from((x: number) => child(x), { name: 'parent' });
       await expect(parent.invoke(1, { callbacks: [new RunCollector()] })).rejects.toBeInstanceOf(LostCallbacksError);
       await expect(parent.invoke(1, { callbacks: [new RunCollector()] })).rejects.toThrow(/`child`.*`parent`/);
+    });
+
+    it("names withConfig(config), not invoke(input, config), as the fix for a traceable function", async () => {
+      configure({ propagation: 'explicit', onLostCallbacks: 'throw' });
+      const child = traceable(async (x: number) => x + 1, { name: 'child' });
+      const collector = new RunCollector();
+      let caught: unknown;
+      await RunnableLambda.from(async (x: number) => {
+        caught = await child(x).catch((error: unknown) => error);
+      }, { name: 'parent' }).invoke(1, { callbacks: [collector] });
+      expect(caught).toBeInstanceOf(LostCallbacksError);
+      expect(caught).toMatchObject({ childName: 'child', parentName: 'parent', parentRunId: collector.runs[0]?.id, callSite: expect.stringMatching(/traceable\.spec\.ts:\d+:\d+$/) });
+      const message = (caught as LostCallbacksError).message;
+      expect(message).toContain('Traceable function `child` was called without `config` inside run `parent`');
+      expect(message).toContain('`child.withConfig(config)(...args)`');
+      expect(message).toContain('`traceable(fn).withConfig(config)`');
+      expect(message).not.toContain('invoke(input, config)');
+    });
+
+    it("warns with the same fix under onLostCallbacks: 'warn'", async () => {
+      configure({ propagation: 'explicit', onLostCallbacks: 'warn' });
+      const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+      const child = traceable((x: number) => x + 1, { name: 'child' });
+      await RunnableLambda.from((x: number) => child(x), { name: 'parent' }).invoke(1, { callbacks: [new RunCollector()] });
+      const warned = emitWarning.mock.calls.filter((call) => call[1]?.code === 'CALLSCOPE_LOST_CALLBACKS').map((call) => String(call[0]));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toContain('`child.withConfig(config)(...args)`');
     });
   });
 });
