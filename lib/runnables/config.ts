@@ -360,12 +360,13 @@ function snapshotValue(value: unknown, depth: number, copies: Map<object, object
 
 type ParsedConfig = z.output<ReturnType<typeof configSchema>>;
 
-const QUICK_KEYS: ReadonlySet<string> = new Set(['callbacks', 'tags', 'metadata', 'runName', 'signal', 'configurable']);
+const QUICK_KEYS: ReadonlySet<string> = new Set(['callbacks', 'tags', 'metadata', 'runName', 'runId', 'signal', 'maxConcurrency', 'configurable', 'timeout']);
 
 /**
- * The config itself when it plainly passes the schema: a plain object with only the commonest fields, each
- * of the right type, as in `{ callbacks: [tracer], tags: ['x'] }`. Everything else, every invalid config
- * included, goes through zod, which also explains what is wrong. Top-level invokes validate their config
+ * The config itself when it plainly passes the schema: a plain object with only callscope's own fields, each
+ * of the right type, as in `{ callbacks: [tracer], tags: ['x'], timeout: 5_000 }`. Everything else, every
+ * invalid config and every config with LangChain's extra fields included, goes through zod, which also
+ * explains what is wrong (and is loaded only then). Top-level invokes validate their config
  * every time; zod took ~290 ns of a ~5 us nested invoke for this shape, this takes a few tens.
  * `spec/runnables/config.spec.ts` checks with random configs that both always agree.
  *
@@ -375,7 +376,7 @@ export function quickParse(config: unknown): ParsedConfig | undefined {
   if (config === null || typeof config !== 'object' || Object.getPrototypeOf(config) !== Object.prototype) return undefined;
   const fields = config as Record<string, unknown>;
   for (const key in fields) if (!QUICK_KEYS.has(key)) return undefined;
-  const { callbacks, tags, metadata, runName, signal, configurable } = fields;
+  const { callbacks, tags, metadata, runName, runId, signal, maxConcurrency, configurable, timeout } = fields;
   if (callbacks !== undefined && !(callbacks instanceof CallbackManager)) {
     if (!Array.isArray(callbacks)) return undefined;
     for (const handler of callbacks as unknown[]) if (!isRecordLike(handler)) return undefined;
@@ -388,6 +389,11 @@ export function quickParse(config: unknown): ParsedConfig | undefined {
   if (configurable !== undefined && !isRecordLike(configurable)) return undefined;
   if (runName !== undefined && (typeof runName !== 'string' || runName.length === 0)) return undefined;
   if (signal !== undefined && !(signal instanceof AbortSignal)) return undefined;
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && timeout !== Number.POSITIVE_INFINITY)) return undefined;
+  if (maxConcurrency !== undefined && !(Number.isInteger(maxConcurrency) ? (maxConcurrency as number) >= 1 : maxConcurrency === Number.POSITIVE_INFINITY)) {
+    return undefined;
+  }
+  if (runId !== undefined && !(typeof runId === 'string' && loadUuid().validate(runId))) return undefined;
   return fields;
 }
 

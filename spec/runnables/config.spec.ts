@@ -84,6 +84,11 @@ describe('the quick path for common configs', () => {
     fc.constant(new AbortController().signal),
     fc.constant(new CallbackManager([handler])),
     fc.string(),
+    fc.double(),
+    fc.integer({ min: -2, max: 5 }),
+    fc.constantFrom(Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, 0),
+    fc.uuid(),
+    fc.constantFrom('0190c2a4-8e4f-7a2b-9c3d-4e5f6a7b8c9d', '00000000-0000-0000-0000-000000000000', 'not-a-uuid'),
   );
   const configArb = fc.oneof(
     fc.anything(),
@@ -96,6 +101,8 @@ describe('the quick path for common configs', () => {
         signal: value,
         configurable: value,
         maxConcurrency: value,
+        timeout: value,
+        runId: value,
         other: value,
       },
       { requiredKeys: [] },
