@@ -17,6 +17,7 @@ const CALLSCOPE_SAMPLES = 30;
 const OURS = 'callscope streamEvents';
 const THEIRS = `${LANGCHAIN_LABEL} streamEvents`;
 const BASELINE = 'callscope invoke, one sync token handler, no event stream';
+const FLOOR = 'reference: a bare `for await` over as many resolved promises (no callscope)';
 
 /** nested-3 whose leaf invokes `model`: top → mid → leaf → model. */
 function nestedWithModel(model: Runnable<string, { content: string }>): Runnable<string, string> {
@@ -43,6 +44,21 @@ async function drain(events: AsyncIterable<{ event: string }>): Promise<{ events
   return { events: count, tokens };
 }
 
+/**
+ * A near-minimal async iterator, for reference: `next()` returns an already resolved promise of a fresh
+ * result, read with `for await`. It holds no callscope code, so it shows how much of the event stream's cost
+ * per token is the consumer's own loop (AsyncLocalStorage's promise hooks included: they run for every
+ * promise in the process).
+ */
+function resolvedItems(count: number): AsyncIterableIterator<{ event: string }> {
+  let left = count;
+  const iterator: AsyncIterableIterator<{ event: string }> = {
+    [Symbol.asyncIterator]: () => iterator,
+    next: () => (left-- > 0 ? Promise.resolve({ value: { event: 'item' }, done: false }) : Promise.resolve({ value: undefined, done: true })),
+  };
+  return iterator;
+}
+
 /** stream-events: nested-3 + a 1,000-token streaming model consumed through streamEvents. */
 export const streamEvents: Scenario<BenchSizes> = {
   name: 'stream-events',
@@ -64,6 +80,7 @@ export const streamEvents: Scenario<BenchSizes> = {
     await baseline.invoke('Go', { callbacks: [counter] });
     expectCount(`${BASELINE}: tokens`, counter.tokens, TOKENS);
     const eventCount = oursCheck.events;
+    expectCount(`${FLOOR}: items`, (await drain(resolvedItems(eventCount))).events, eventCount);
     // One callscope run takes about a millisecond: warm both callscope paths up (the budget has no warm-up)
     // and take many samples, so that the medians are not JIT compilation.
     for (let i = 0; i < WARMUP_RUNS; i++) {
@@ -75,6 +92,7 @@ export const streamEvents: Scenario<BenchSizes> = {
       { name: OURS, minSamples: CALLSCOPE_SAMPLES, sample: () => drain(ours.streamEvents('Go', { version: 'v2' })) },
       { name: THEIRS, minSamples: 1, sample: () => drain(theirs.streamEvents('Go', { version: 'v2' })) },
       { name: BASELINE, minSamples: CALLSCOPE_SAMPLES, sample: () => baseline.invoke('Go', { callbacks: [new TokenCounter()] }) },
+      { name: FLOOR, minSamples: CALLSCOPE_SAMPLES, sample: () => drain(resolvedItems(eventCount)) },
     ];
     const results = await interleave(contenders, sizes.tokens);
     const eventsPerSecond = (name: string): number => eventCount / (measured(results, name).medianMs / 1000);
@@ -91,7 +109,7 @@ export const streamEvents: Scenario<BenchSizes> = {
       tables: [
         {
           headers: ['contender', 'median / run', 'round medians', 'events / s', 'per token'],
-          rows: [row(OURS, true), row(THEIRS, true), row(BASELINE, false)],
+          rows: [row(OURS, true), row(THEIRS, true), row(BASELINE, false), row(FLOOR, false)],
         },
       ],
       targets: [
@@ -108,6 +126,7 @@ export const streamEvents: Scenario<BenchSizes> = {
       ],
       notes: [
         `Each callscope event crosses a bounded buffer (64 events) to the consumer's \`for await\`; the consumer here only counts them.`,
+        `The reference row times the consumer's \`for await\` alone, with no callscope code, over as many items as there are events (each a resolved promise of a fresh result): the part of the cost per event that any async iterator's consumer pays here, AsyncLocalStorage's promise hooks included.`,
       ],
     };
   },

@@ -168,7 +168,8 @@ function isBackground(handler: CallbackHandler): boolean {
 // started without being awaited by its parent, for example).
 const inFlight = new Set<Promise<void>>();
 
-function track(pending: Promise<void>): void {
+/** @internal Counts a blocking handler call made without {@link emit} in, until it settles. */
+export function track(pending: Promise<void>): void {
   inFlight.add(pending);
   const done = (): void => {
     inFlight.delete(pending);

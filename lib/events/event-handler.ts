@@ -1,5 +1,5 @@
 import type { CallbackHandler, ChainEndFields, HandlerMessage, LLMResult, NewTokenFields, Serialized } from '../callbacks/handler';
-import { AIChatMessageChunk } from '../models/messages';
+import { AIChatMessageChunk, ChatGenerationChunk } from '../models/messages';
 import type { BoundedChannel } from './channel';
 import { markTap, type StreamTap } from './tap';
 import type { StreamEvent, StreamEventsFilters } from './types';
@@ -20,9 +20,6 @@ interface RunInfo {
   chunks: number;
 }
 
-// The longest time a blocked event may wait for the consumer before the handler call counts as stuck: a
-// slow consumer is normal here, so only `configure({ handlerTimeoutMs })` below a day could cut it short.
-const NO_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The callback handler behind `streamEvents`: turns callscope's callback events into LangChain's v2 stream
@@ -36,11 +33,13 @@ const NO_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 export class EventStreamHandler implements CallbackHandler, StreamTap {
   readonly name = 'callscope_event_stream';
   readonly awaitHandlers = true;
-  readonly handlerTimeoutMs = NO_TIMEOUT_MS;
+  // A slow consumer is normal here, and a blocked event always settles when the consumer reads or leaves:
+  // no time limit, so no timer per wait (and none holding the process open for an abandoned stream).
+  readonly handlerTimeoutMs = Number.POSITIVE_INFINITY;
   /** LangChain's marker for handlers that want chat models to stream even when invoked. */
   readonly lc_prefer_streaming = true;
-  /** The id of the run `streamEvents` was called on. */
-  rootRunId: string | undefined = undefined;
+  /** The id of the run `streamEvents` was called on: the first run that starts. */
+  private rootRunId: string | undefined = undefined;
   private readonly runs = new Map<string, RunInfo>();
 
   constructor(
@@ -152,6 +151,16 @@ export class EventStreamHandler implements CallbackHandler, StreamTap {
     return this.send('on_llm_stream', info.name, runId, info, { chunk: fields?.chunk ?? { text: token } });
   }
 
+  /** @internal StreamTap: `handleLLMNewToken` of a chat model run, called by the model directly. */
+  token(runId: string | undefined, token: string, message: AIChatMessageChunk): Promise<void> | undefined {
+    if (this.runs.size === 1 || runId === undefined) return undefined;
+    const info = this.runs.get(runId);
+    if (info === undefined || !info.included) return undefined;
+    if (info.runType === 'chat_model') return this.send('on_chat_model_stream', info.name, runId, info, { chunk: message });
+    // Not reached by callscope's chat models (their runs are chat model runs); as handleLLMNewToken would.
+    return this.send('on_llm_stream', info.name, runId, info, { chunk: new ChatGenerationChunk(token, message) });
+  }
+
   handleLLMEnd(output: LLMResult, runId: string): Promise<void> | undefined {
     const info = this.close(runId);
     if (info === undefined) return undefined;
@@ -216,6 +225,8 @@ export class EventStreamHandler implements CallbackHandler, StreamTap {
     metadata: Record<string, unknown> | undefined,
     inputs: unknown,
   ): RunInfo {
+    // The handler is bound to the root runnable only: the first run it hears of is the root.
+    this.rootRunId ??= runId;
     const parent = parentRunId === undefined ? undefined : this.runs.get(parentRunId);
     const parentIds = parent !== undefined ? [...parent.parentIds, parentRunId as string] : [];
     const ownTags = tags === undefined ? [] : tags.slice();

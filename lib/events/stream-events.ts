@@ -1,5 +1,4 @@
 import { ConfigError, describeValue } from '../errors';
-import { newRunId } from '../internal/run-id';
 import type { RunnableConfig } from '../runnables/config';
 import { registerEventStreamFactory, type Runnable } from '../runnables/runnable';
 import { BoundedChannel } from './channel';
@@ -109,13 +108,20 @@ class EventStream<TInput> implements AsyncIterableIterator<StreamEvent> {
   }
 
   next(): Promise<IteratorResult<StreamEvent, undefined>> {
-    if (this.state === 'idle') this.start();
-    if (this.state === 'done') return Promise.resolve(DONE);
-    const pending = this.channel.next();
+    if (this.state !== 'running') {
+      if (this.state === 'done') return Promise.resolve(DONE);
+      this.start();
+    }
     // An event already waiting costs one resolved promise, not an async function's extra turns.
-    if (!(pending instanceof Promise)) return pending.done === true ? this.settle() : Promise.resolve({ value: this.shape(pending.value), done: false });
-    return pending.then((step) => (step.done === true ? this.settle() : { value: this.shape(step.value), done: false }));
+    const event = this.channel.shift();
+    if (event !== undefined) return Promise.resolve({ value: this.shape(event), done: false });
+    if (this.channel.closed) return this.settle();
+    return this.channel.wait().then(this.woken);
   }
+
+  // Bound once: a consumer that waits for an event does not allocate a closure each time.
+  private readonly woken = (event: StreamEvent | undefined): Promise<IteratorResult<StreamEvent, undefined>> | IteratorResult<StreamEvent, undefined> =>
+    event === undefined ? this.settle() : { value: this.shape(event), done: false };
 
   /** The channel closes when the run is over: report how it ended. */
   private async settle(): Promise<IteratorResult<StreamEvent, undefined>> {
@@ -146,8 +152,6 @@ class EventStream<TInput> implements AsyncIterableIterator<StreamEvent> {
   private start(): void {
     this.state = 'running';
     streamOpened();
-    const runId = this.config.runId ?? newRunId();
-    this.handler.rootRunId = runId;
     let bound: Runnable<TInput, unknown>;
     try {
       bound = this.runnable.withConfig({ callbacks: [this.handler], signal: this.controller.signal });
@@ -157,7 +161,9 @@ class EventStream<TInput> implements AsyncIterableIterator<StreamEvent> {
       this.drive = Promise.resolve();
       return;
     }
-    this.drive = this.consume(bound, { ...this.config, runId });
+    // The handler takes the first run that starts as the root. Passing a run id of our own would cost every
+    // stream the config's full validation (a `runId` is checked as a UUID), for nothing.
+    this.drive = this.consume(bound, this.config);
   }
 
   private async consume(bound: Runnable<TInput, unknown>, config: RunnableConfig): Promise<void> {

@@ -1,11 +1,11 @@
-import { createTracerRuns, EVENT, emit } from '../callbacks/dispatch';
+import { createTracerRuns, EVENT, emit, track } from '../callbacks/dispatch';
 import type { ChatGeneration, LLMResult, NewTokenFields, NewTokenIndices } from '../callbacks/handler';
 import { RunEndedError } from '../errors';
 import { abortErrorFor } from '../runnables/cancellation';
 import { normalizeConfig, RunScope, type Callbacks, type RunnableConfig } from '../runnables/config';
 import { Runnable } from '../runnables/runnable';
 import { executeRun, inheritedScope, streamRun } from '../runnables/run';
-import { findTap } from '../events/tap';
+import { findTap, soleTap } from '../events/tap';
 import { AIChatMessage, AIChatMessageChunk, ChatGenerationChunk, toBufferString, toMessages, type AIMessage, type ChatMessage, type ChatModelInput } from './messages';
 
 /** Options every chat model accepts. */
@@ -183,6 +183,13 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIChatMessa
     const listeners = config.callbacks.handlerSet.listeners(EVENT.llmNewToken);
     if (listeners.length === 0) return undefined;
     const runId = config.callbacks.parentRunId;
+    // An event stream alone on the run takes the token as is: no generation chunk, no handler dispatch.
+    const tap = soleTap(listeners);
+    if (tap !== undefined) {
+      const sent = tap.token(runId, token, message ?? new AIChatMessageChunk(token));
+      if (sent !== undefined) track(sent);
+      return sent;
+    }
     const fields: NewTokenFields = { chunk: new ChatGenerationChunk(token, message ?? new AIChatMessageChunk(token)) };
     return emit(listeners, 'handleLLMNewToken', [token, TOKEN_INDEX, runId, config._parentRunId, config.tags, fields], runId, config._rootRunId);
   }

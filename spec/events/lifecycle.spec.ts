@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import {
   configure,
@@ -182,6 +183,58 @@ describe('Runnable.streamEvents() lifecycle', () => {
       for await (const event of events) if (event.event === 'on_chat_model_stream') rest++;
       expect(model.produced).toBe(300);
       expect(rest).toBeGreaterThan(300 - EVENT_BUFFER_SIZE - 5);
+    });
+  });
+
+  describe('several runs producing at once', () => {
+    it('lets them all wait on a full buffer, and loses or reorders none of their tokens', async () => {
+      const models = [new CountingModel(200), new CountingModel(200), new CountingModel(200)];
+      const fanOut = RunnableLambda.from(async (q: string) => (await Promise.all(models.map((model) => model.invoke(q)))).map((m) => m.content).join('|'), {
+        name: 'fan-out',
+      });
+      const events = fanOut.streamEvents('q', { version: 'v2' });
+      const first = await events.next();
+      await turns(50);
+      const paused = models.reduce((sum, model) => sum + model.produced, 0);
+      // Each model may push once past the bound before it waits.
+      expect(paused).toBeLessThanOrEqual(EVENT_BUFFER_SIZE + models.length + 2);
+      const tokens = new Map<string, string[]>();
+      for await (const event of events) {
+        if (event.event !== 'on_chat_model_stream') continue;
+        tokens.set(event.run_id, [...(tokens.get(event.run_id) ?? []), event.data.chunk.content]);
+      }
+      expect(first.value?.event).toBe('on_chain_start');
+      expect(tokens.size).toBe(3);
+      const expected = Array.from({ length: 200 }, (_, i) => `word${i} `);
+      for (const received of tokens.values()) expect(received).toEqual(expected);
+    });
+  });
+
+  describe('token handlers next to the stream', () => {
+    it('get every token, and the stream sends the same events as without them', async () => {
+      const project = (events: StreamEvent[]): unknown[] =>
+        events.map((e) => [e.event, e.name, e.parent_ids.length, e.tags, e.metadata, e.event === 'on_chat_model_stream' ? e.data.chunk.content : undefined]);
+      const alone: StreamEvent[] = [];
+      for await (const event of pipeline(new CountingModel(50)).streamEvents('q', { version: 'v2' })) alone.push(event);
+      const received: string[] = [];
+      const accompanied: StreamEvent[] = [];
+      const tokenHandler = { name: 'tokens', handleLLMNewToken: (token: string) => void received.push(token) };
+      for await (const event of pipeline(new CountingModel(50)).streamEvents('q', { version: 'v2', callbacks: [tokenHandler] })) accompanied.push(event);
+      expect(received).toHaveLength(50);
+      expect(received.join('')).toBe(Array.from({ length: 50 }, (_, i) => `word${i} `).join(''));
+      expect(project(accompanied)).toEqual(project(alone));
+      expect(alone.filter((e) => e.event === 'on_chat_model_stream')).toHaveLength(50);
+    });
+  });
+
+  describe('the root run', () => {
+    it('takes the run id given in options, as run_id of the root and first of every parent_ids', async () => {
+      const runId = randomUUID();
+      const seen: StreamEvent[] = [];
+      for await (const event of pipeline(new CountingModel(3)).streamEvents('q', { version: 'v2', runId })) seen.push(event);
+      expect(seen[0]?.run_id).toBe(runId);
+      expect(seen.find((e) => e.event === 'on_chain_stream')?.run_id).toBe(runId);
+      for (const event of seen.filter((e) => e.run_id !== runId)) expect(event.parent_ids[0]).toBe(runId);
     });
   });
 
