@@ -356,11 +356,12 @@ function snapshotValue(value: unknown, depth: number, copies: Map<object, object
 
 type ParsedConfig = z.output<typeof configSchema>;
 
-const QUICK_KEYS: ReadonlySet<string> = new Set(['callbacks', 'tags', 'metadata', 'runName', 'signal', 'configurable']);
+const QUICK_KEYS: ReadonlySet<string> = new Set(['callbacks', 'tags', 'metadata', 'runName', 'runId', 'signal', 'configurable']);
 
 /**
  * The config itself when it plainly passes the schema: a plain object with only the commonest fields, each
- * of the right type, as in `{ callbacks: [tracer], tags: ['x'] }`. Everything else, every invalid config
+ * of the right type, as in `{ callbacks: [tracer], tags: ['x'] }` or `{ runId, callbacks }` (a server request's
+ * run, a run to `flushCallbacks` later). Everything else, every invalid config
  * included, goes through zod, which also explains what is wrong. Top-level invokes validate their config
  * every time; zod took ~290 ns of a ~5 us nested invoke for this shape, this takes a few tens.
  * `spec/runnables/config.spec.ts` checks with random configs that both always agree.
@@ -371,7 +372,7 @@ export function quickParse(config: unknown): ParsedConfig | undefined {
   if (config === null || typeof config !== 'object' || Object.getPrototypeOf(config) !== Object.prototype) return undefined;
   const fields = config as Record<string, unknown>;
   for (const key in fields) if (!QUICK_KEYS.has(key)) return undefined;
-  const { callbacks, tags, metadata, runName, signal, configurable } = fields;
+  const { callbacks, tags, metadata, runName, runId, signal, configurable } = fields;
   if (callbacks !== undefined && !(callbacks instanceof CallbackManager)) {
     if (!Array.isArray(callbacks)) return undefined;
     for (const handler of callbacks as unknown[]) if (!isRecordLike(handler)) return undefined;
@@ -383,6 +384,7 @@ export function quickParse(config: unknown): ParsedConfig | undefined {
   if (metadata !== undefined && !isRecordLike(metadata)) return undefined;
   if (configurable !== undefined && !isRecordLike(configurable)) return undefined;
   if (runName !== undefined && (typeof runName !== 'string' || runName.length === 0)) return undefined;
+  if (runId !== undefined && (typeof runId !== 'string' || !isUuid(runId))) return undefined;
   if (signal !== undefined && !(signal instanceof AbortSignal)) return undefined;
   return fields;
 }
@@ -625,4 +627,74 @@ export function combineSignals(a: AbortSignal | undefined, b: AbortSignal | unde
     b.addEventListener('abort', forward(b), { once: true });
   }
   return controller.signal;
+}
+
+// Where a deferred-signal scope keeps the function that makes its signal, then the signal. A symbol: neither
+// `Object.keys` nor `for...in` (config validation) sees it. (A WeakMap costs the garbage collector more.)
+const DEFERRED = Symbol('callscope.deferredSignal');
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface WithDeferred {
+  [DEFERRED]: AbortSignal | (() => AbortSignal);
+}
+
+function readDeferredSignal(this: RunScope & WithDeferred): AbortSignal {
+  const entry = this[DEFERRED];
+  if (typeof entry !== 'function') return entry;
+  return (this[DEFERRED] = entry());
+}
+
+// One getter for every deferred-signal scope (a getter per scope would give each its own hidden class).
+const DEFERRED_SIGNAL: PropertyDescriptor = { get: readDeferredSignal, enumerable: true, configurable: true };
+
+/**
+ * A run's scope whose `signal` is made the first time something reads it (see {@link deferSignal}). Never
+ * constructed with `new`: RunScope's constructor defines `signal` as a data property, and turning that into
+ * a getter afterwards makes the object a slow dictionary. Its `signal` is an own, enumerable getter, so
+ * `{ ...config, tags }` carries the signal along like any other field.
+ */
+class DeferredSignalScope extends RunScope {}
+
+/**
+ * The scope of a run that has no signal, neither its own nor inherited, given one that `make` makes on first
+ * read: by a run started inside it, `getCurrentConfig().signal`, a spread copy of the config. For a run that
+ * must be cancellable but seldom is, such as a server request's: on Node 20 making an `AbortSignal` costs about
+ * 5 µs (more than a whole nested invoke), and a request whose route starts no run never needs one. The run
+ * itself does not watch that signal ({@link watchedSignal}): whoever aborts it also ends the run.
+ *
+ * @param scope - the run's scope as {@link childScope} made it, not yet seen by anyone: it is copied.
+ * @internal
+ */
+export function deferSignal(scope: RunScope, make: () => AbortSignal): RunScope {
+  // Every field of the scope, in its order (spec/runnables/config.spec.ts checks that none is missing), the
+  // signal as a new property: the getter all such scopes share, so one hidden class serves them all.
+  const deferred = Object.create(DeferredSignalScope.prototype) as Writable<RunScope> & WithDeferred;
+  deferred.callbacks = scope.callbacks;
+  deferred.tags = scope.tags;
+  deferred.metadata = scope.metadata;
+  Object.defineProperty(deferred, 'signal', DEFERRED_SIGNAL);
+  deferred.configurable = scope.configurable;
+  deferred.maxConcurrency = scope.maxConcurrency;
+  deferred._parentRunId = scope._parentRunId;
+  deferred._runName = scope._runName;
+  deferred._rootRunId = scope._rootRunId;
+  deferred._owner = scope._owner;
+  deferred._deadline = scope._deadline;
+  deferred._ended = scope._ended;
+  deferred._openChildren = scope._openChildren;
+  deferred._childrenSettled = scope._childrenSettled;
+  deferred._inheritTags = scope._inheritTags;
+  deferred._inheritHandlers = scope._inheritHandlers;
+  deferred._nextRunTags = scope._nextRunTags;
+  deferred._source = scope._source;
+  deferred._remote = scope._remote;
+  deferred._release = scope._release;
+  deferred[DEFERRED] = make;
+  return deferred;
+}
+
+/** The signal a run watches itself: none for a scope from {@link deferSignal}, whose signal may not exist yet. */
+export function watchedSignal(scope: RunScope): AbortSignal | undefined {
+  return scope instanceof DeferredSignalScope ? undefined : scope.signal;
 }

@@ -12,7 +12,7 @@ import { combineChunks } from './combine';
 import { findTap } from '../events/tap';
 import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks } from './lost-callbacks';
-import { childScope, linkSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
+import { childScope, deferSignal, linkSignals, mergeScope, normalizeConfig, RunScope, watchedSignal, type NormalizedConfig, type RunnableConfig } from './config';
 
 /**
  * What the run machinery needs from a runnable: its body and how it reports its run to handlers. Chains,
@@ -27,6 +27,11 @@ export interface RunTarget<TInput, TOutput> {
   _emitError(scope: RunScope, error: unknown): Promise<void> | undefined;
   /** Listeners attached with `withListeners`, called for this target's runs only. */
   readonly _listeners?: readonly RunListeners[] | undefined;
+  /**
+   * Makes the signal of this target's runs when they have none (neither their own nor inherited), on first
+   * read (see {@link deferSignal}); whoever aborts it also ends the run. A server request's run sets it.
+   */
+  readonly _deferredSignal?: (() => AbortSignal) | undefined;
 }
 
 /**
@@ -80,7 +85,10 @@ export function openScope<TInput, TOutput>(
   const listeners = target._listeners;
   const own = listeners === undefined ? undefined : listeners.map((set) => listenerHandler(set, runId, parent?._rootRunId ?? parentRunId ?? runId));
   if (parentRunId === undefined && startedInBackgroundCall(inherited)) exemptRoot(runId);
-  if (timeout === undefined) return childScope(parent, runId, runName, owner, parent?.signal, undefined, undefined, own);
+  if (timeout === undefined) {
+    const scope = childScope(parent, runId, runName, owner, parent?.signal, undefined, undefined, own);
+    return scope.signal === undefined && target._deferredSignal !== undefined ? deferSignal(scope, target._deferredSignal) : scope;
+  }
   const deadline = startDeadline(runName, timeout);
   const linked = linkSignals(parent?.signal, deadline.signal);
   return childScope(parent, runId, runName, owner, linked.signal, deadline.timer, linked.release, own);
@@ -184,7 +192,7 @@ export function executeRun<TInput, TOutput>(
     // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a ConfigError or LostCallbacksError
     return Promise.reject(error);
   }
-  if (scope.signal === undefined && scope.callbacks.handlerSet.handlers.length === 0) {
+  if (watchedSignal(scope) === undefined && scope.callbacks.handlerSet.handlers.length === 0) {
     // Nobody listens and nothing can cancel: no events to send, nothing to wait for or clean up, so the
     // body's own promise is the run's. Its context still carries the run for what it starts.
     try {
@@ -201,7 +209,7 @@ export function executeRun<TInput, TOutput>(
 async function executeObservedRun<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> {
   enter(scope);
   try {
-    const signal = scope.signal;
+    const signal = watchedSignal(scope);
     if (signal?.aborted) throw abortErrorFor(scope, signal);
     const started = emitStart(target, scope, input);
     if (started !== undefined) await started;
@@ -286,7 +294,7 @@ export async function* streamRun<TInput, TOutput>(
   let parked = false;
   let endedByAbort: Promise<void> | undefined;
   let iterator: AsyncIterator<TOutput> | undefined;
-  const signal = scope.signal;
+  const signal = watchedSignal(scope);
   const backend = currentBackend<RunScope>();
   const stopWatching =
     signal === undefined
