@@ -93,6 +93,7 @@ describe('the quick path for common configs', () => {
         tags: value,
         metadata: value,
         runName: value,
+        runId: fc.oneof(value, fc.uuid(), fc.constant('0190a6b2-7f1c-7cc1-9a64-4b8f5cf0c0de'), fc.constant('0190A6B2-7F1C-7CC1-9A64-4B8F5CF0C0DE')),
         signal: value,
         configurable: value,
         maxConcurrency: value,
