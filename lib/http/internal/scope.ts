@@ -380,7 +380,8 @@ export function scopeServerResponse<TRequest>(
   res: ServerResponse,
   errorOf?: () => unknown,
 ): void {
-  res.once('close', () => {
+  // 'close' is emitted once per response: `on` spares the wrapper `once` allocates per request.
+  res.on('close', () => {
     if (!res.writableFinished) exchange.abort();
   });
   // eslint-disable-next-line @typescript-eslint/unbound-method -- called with `this` (the response) below
