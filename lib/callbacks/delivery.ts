@@ -405,6 +405,11 @@ function finishBackground(delivery: Delivery, outcome: CallOutcome): void {
   }
 }
 
+/** Whether a background event of the run tree rooted at `rootRunId` is waiting or in flight now. */
+export function backgroundPending(rootRunId: string): boolean {
+  return queuedByRoot.has(rootRunId);
+}
+
 /** Resolves when no background event of the run tree rooted at `rootRunId` is waiting or in flight. */
 export function backgroundFlushed(rootRunId: string): Promise<void> {
   if (!queuedByRoot.has(rootRunId)) return Promise.resolve();

@@ -50,7 +50,7 @@ export function runScope(options?: ExpressRunScopeOptions): RequestHandler {
         { method: req.method, url: req.originalUrl, headers: req.headers },
         () => next(),
         (error) => {
-          if (!exchange.controller.signal.aborted) next(error);
+          if (!exchange.aborted) next(error);
         },
       );
     } catch (error) {

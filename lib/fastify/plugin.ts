@@ -30,7 +30,7 @@ function register(fastify: FastifyInstance, options: FastifyRunScopeOptions, don
         // Everything after this hook (body parsing, later hooks, the handler, error handling) continues from here.
         () => hookDone(),
         (error) => {
-          if (!exchange.controller.signal.aborted) hookDone(error as Error);
+          if (!exchange.aborted) hookDone(error as Error);
         },
       );
     } catch (error) {

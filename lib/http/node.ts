@@ -63,7 +63,7 @@ export function withRunScope<TRequest extends IncomingMessage = IncomingMessage,
           else resolve();
         },
         // The client went away before the listener started: nothing to report to anyone.
-        (error) => (exchange.controller.signal.aborted ? resolve() : reject(error as Error)),
+        (error) => (exchange.aborted ? resolve() : reject(error as Error)),
       );
     });
   };

@@ -14,6 +14,7 @@ export { flushEnvironmentTracer } from './env-tracing';
 export { assertKnownKeys, nearestKey, parseOrThrow } from './validation';
 export { markRemote, remoteParentOfRun, type RemoteParent } from '../propagation/remote';
 export { abortErrorFor, raceAbort } from '../runnables/cancellation';
+export { backgroundPending } from '../callbacks/delivery';
 export { inheritableHandlers, inheritableTags, mergeScope, normalizeConfig, RunScope } from '../runnables/config';
 export { inheritedScope } from '../runnables/run';
 export { isError, messageOf, toJsonError, toJsonValue } from '../tracers/internal/to-json-value';

@@ -636,3 +636,77 @@ export function combineSignals(a: AbortSignal | undefined, b: AbortSignal | unde
   }
   return controller.signal;
 }
+
+// Where a deferred-signal scope keeps the function that makes its signal, then the signal. A symbol: neither
+// `Object.keys` nor `for...in` (config validation) sees it. (A WeakMap costs the garbage collector more.)
+const DEFERRED = Symbol('callscope.deferredSignal');
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface WithDeferred {
+  [DEFERRED]: AbortSignal | (() => AbortSignal);
+}
+
+function readDeferredSignal(this: RunScope & WithDeferred): AbortSignal {
+  const entry = this[DEFERRED];
+  if (typeof entry !== 'function') return entry;
+  return (this[DEFERRED] = entry());
+}
+
+// One getter for every deferred-signal scope (a getter per scope would give each its own hidden class).
+const DEFERRED_SIGNAL: PropertyDescriptor = { get: readDeferredSignal, enumerable: true, configurable: true };
+
+/**
+ * A run's scope whose `signal` is an own, enumerable getter that makes the signal on first read (see
+ * {@link deferSignal}); `{ ...config, tags }` carries the signal along like any other field. A RunScope by
+ * its prototype chain, but not built by RunScope's constructor: that defines `signal` as a data property,
+ * and turning it into a getter afterwards makes the object a slow dictionary. Here every field is set in
+ * RunScope's order, the getter as a new property: ~0.1 µs, one hidden class for all such scopes.
+ */
+class DeferredSignalScope {
+  constructor(scope: RunScope, make: () => AbortSignal) {
+    // spec/runnables/config.spec.ts checks that no field of RunScope is missing here.
+    const self = this as unknown as Writable<RunScope> & WithDeferred;
+    self.callbacks = scope.callbacks;
+    self.tags = scope.tags;
+    self.metadata = scope.metadata;
+    Object.defineProperty(self, 'signal', DEFERRED_SIGNAL);
+    self.configurable = scope.configurable;
+    self.maxConcurrency = scope.maxConcurrency;
+    self._parentRunId = scope._parentRunId;
+    self._runName = scope._runName;
+    self._rootRunId = scope._rootRunId;
+    self._owner = scope._owner;
+    self._deadline = scope._deadline;
+    self._ended = scope._ended;
+    self._openChildren = scope._openChildren;
+    self._childrenSettled = scope._childrenSettled;
+    self._inheritTags = scope._inheritTags;
+    self._inheritHandlers = scope._inheritHandlers;
+    self._nextRunTags = scope._nextRunTags;
+    self._source = scope._source;
+    self._remote = scope._remote;
+    self._release = scope._release;
+    self[DEFERRED] = make;
+  }
+}
+Object.setPrototypeOf(DeferredSignalScope.prototype, RunScope.prototype);
+
+/**
+ * The scope of a run that has no signal, neither its own nor inherited, given one that `make` makes on first
+ * read: by a run started inside it, `getCurrentConfig().signal`, a spread copy of the config. For a run that
+ * must be cancellable but seldom is, such as a server request's: on Node 20 making an `AbortSignal` costs about
+ * 5 µs (more than a whole nested invoke), and a request whose route starts no run never needs one. The run
+ * itself does not watch that signal ({@link watchedSignal}): whoever aborts it also ends the run.
+ *
+ * @param scope - the run's scope as {@link childScope} made it, not yet seen by anyone: it is copied.
+ * @internal
+ */
+export function deferSignal(scope: RunScope, make: () => AbortSignal): RunScope {
+  return new DeferredSignalScope(scope, make) as unknown as RunScope;
+}
+
+/** The signal a run watches itself: none for a scope from {@link deferSignal}, whose signal may not exist yet. */
+export function watchedSignal(scope: RunScope): AbortSignal | undefined {
+  return (scope as object) instanceof DeferredSignalScope ? undefined : scope.signal;
+}

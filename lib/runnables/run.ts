@@ -12,7 +12,7 @@ import { combineChunks } from './combine';
 import { findTap } from '../events/tap';
 import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks, type LostCallStyle } from './lost-callbacks';
-import { childScope, linkSignals, mergeScope, normalizeConfig, RunScope, type NormalizedConfig, type RunnableConfig } from './config';
+import { childScope, deferSignal, linkSignals, mergeScope, normalizeConfig, RunScope, watchedSignal, type NormalizedConfig, type RunnableConfig } from './config';
 
 /**
  * What the run machinery needs from a runnable: its body and how it reports its run to handlers. Chains,
@@ -29,6 +29,11 @@ export interface RunTarget<TInput, TOutput> {
   readonly _listeners?: readonly RunListeners[] | undefined;
   /** How calls of this target are made, for the fix the lost-callback diagnostics name. @default 'runnable' */
   readonly _callStyle?: LostCallStyle;
+  /**
+   * Makes the signal of this target's runs when they have none (neither their own nor inherited), on first
+   * read (see {@link deferSignal}); whoever aborts it also ends the run. A server request's run sets it.
+   */
+  readonly _deferredSignal?: (() => AbortSignal) | undefined;
 }
 
 /**
@@ -82,7 +87,10 @@ export function openScope<TInput, TOutput>(
   const listeners = target._listeners;
   const own = listeners === undefined ? undefined : listeners.map((set) => listenerHandler(set, runId, parent?._rootRunId ?? parentRunId ?? runId));
   if (parentRunId === undefined && startedInBackgroundCall(inherited)) exemptRoot(runId);
-  if (timeout === undefined) return childScope(parent, runId, runName, owner, parent?.signal, undefined, undefined, own);
+  if (timeout === undefined) {
+    const scope = childScope(parent, runId, runName, owner, parent?.signal, undefined, undefined, own);
+    return scope.signal === undefined && target._deferredSignal !== undefined ? deferSignal(scope, target._deferredSignal) : scope;
+  }
   const deadline = startDeadline(runName, timeout);
   const linked = linkSignals(parent?.signal, deadline.signal);
   return childScope(parent, runId, runName, owner, linked.signal, deadline.timer, linked.release, own);
@@ -186,7 +194,7 @@ export function executeRun<TInput, TOutput>(
     // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a ConfigError or LostCallbacksError
     return Promise.reject(error);
   }
-  if (scope.signal === undefined && scope.callbacks.handlerSet.handlers.length === 0) {
+  if (watchedSignal(scope) === undefined && scope.callbacks.handlerSet.handlers.length === 0) {
     // Nobody listens and nothing can cancel: no events to send, nothing to wait for or clean up, so the
     // body's own promise is the run's. Its context still carries the run for what it starts.
     try {
@@ -203,7 +211,7 @@ export function executeRun<TInput, TOutput>(
 async function executeObservedRun<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> {
   enter(scope);
   try {
-    const signal = scope.signal;
+    const signal = watchedSignal(scope);
     if (signal?.aborted) throw abortErrorFor(scope, signal);
     const started = emitStart(target, scope, input);
     if (started !== undefined) await started;
@@ -288,7 +296,7 @@ export async function* streamRun<TInput, TOutput>(
   let parked = false;
   let endedByAbort: Promise<void> | undefined;
   let iterator: AsyncIterator<TOutput> | undefined;
-  const signal = scope.signal;
+  const signal = watchedSignal(scope);
   const backend = currentBackend<RunScope>();
   const stopWatching =
     signal === undefined

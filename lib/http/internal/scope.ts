@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import {
+  AbortError,
   bindToCurrentContext,
   type CallbackManager,
   ConfigError,
@@ -8,7 +9,7 @@ import {
   type CallbackHandlerLike,
   type RunnableConfig,
 } from '../../index';
-import { describeValue, newRunId } from '../../internal/for-integrations';
+import { backgroundPending, describeValue, inheritedScope, newRunId, type RunScope } from '../../internal/for-integrations';
 import { extractRunContext } from '../../opentelemetry/propagation';
 import { withRemoteSpan } from './remote-span';
 
@@ -161,17 +162,25 @@ export function clientGone(): Error {
  * One request's root run. Its body calls the adapter's continuation (the route, `next()`, a hook's `done()`)
  * inside the run's context, then stays open until the adapter says how the request ended: `finish(status)`,
  * `fail(error)`, or `abort()` when the client went away.
+ *
+ * The request's `AbortSignal` is made only when something reads it (a run started in the route,
+ * `getCurrentConfig().signal`): on Node 20 making one costs about 5 µs, and subscribing to it more, which
+ * for a route that starts no run was most of the scope's cost. Until then `abort()` ends the run itself.
  */
 export class Exchange {
   readonly runId: string = newRunId();
-  readonly controller = new AbortController();
   /** Settles (never rejects) when the request's run has ended and its end or error event was emitted. */
   ended: Promise<void> = Promise.resolve();
-  /** Runs `fn` in the request run's context; until the run's body starts, in the caller's. */
-  inRun: <T>(fn: () => T) => T = callThrough;
   /** Whether the run's body (the route) has started. */
   entered = false;
   private settled = false;
+  private controller: AbortController | undefined = undefined;
+  /** Set by `abort()`: why the request's signal aborts (it may not exist yet). */
+  private abortReason: Error | undefined = undefined;
+  /** The request run's name, for its `AbortError`; set by {@link startRequestRun}. */
+  runName = 'request';
+  /** Whether the request run itself reports to any handler (known once its body has started). */
+  private observed = true;
   private resolveOutcome: (output: RequestRunOutput) => void = noop;
   private rejectOutcome: (error: unknown) => void = noop;
   private readonly outcome: Promise<RequestRunOutput>;
@@ -188,10 +197,28 @@ export class Exchange {
     this.outcome.catch(noop);
   }
 
-  /** The run's body: starts the route in the run's context. */
-  enter(): Promise<RequestRunOutput> {
+  /** The request's signal, made on first read; aborted when the client goes away before the response ends. */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Whether the client went away before the response ended. */
+  get aborted(): boolean {
+    return this.abortReason !== undefined;
+  }
+
+  /** The run's body: starts the route in the run's context (`scope`, the run's own). */
+  enter(scope: RunScope): Promise<RequestRunOutput> {
+    if (this.abortReason !== undefined) {
+      // The client went away while a start handler ran: nothing starts under an aborted run.
+      return Promise.reject(new AbortError(this.runName, this.abortReason));
+    }
     this.entered = true;
-    this.inRun = bindToCurrentContext(callThrough);
+    this.observed = scope.callbacks.handlerSet.handlers.length > 0;
     this.body();
     return this.outcome;
   }
@@ -214,12 +241,26 @@ export class Exchange {
   abort(): void {
     if (this.settled) return;
     this.settled = true;
-    this.controller.abort(clientGone());
+    const reason = clientGone();
+    this.abortReason = reason;
+    // Runs below see the signal abort (and end first: they subscribed to it); the request run itself ends
+    // with the same error raceAbort would give it, whether or not it watches the signal.
+    this.controller?.abort(reason);
+    this.rejectOutcome(new AbortError(this.runName, reason));
   }
 
   /** Whether the outcome of the request is decided (finished, failed or aborted). */
   get decided(): boolean {
     return this.settled;
+  }
+
+  /**
+   * Whether the response may end at once with `'before-response'`: the run's body has started, the request
+   * run reports to no handler (its end adds no event), and no background event of its tree is waiting or in
+   * flight, so there is nothing to deliver first.
+   */
+  get nothingToFlush(): boolean {
+    return this.entered && !this.observed && !backgroundPending(this.runId);
   }
 
   /** Resolves when the run has ended and, unless the flush mode is `'none'`, its background events are delivered. */
@@ -231,15 +272,20 @@ export class Exchange {
 
 /** The runnable of one request's root run: a `chain` run whose body is the route. */
 class RequestRunnable extends Runnable<RequestRunInput, RequestRunOutput> {
+  /** The request's signal, made when first read (see {@link Exchange}). */
+  readonly _deferredSignal: () => AbortSignal;
+
   constructor(
     name: string,
     private readonly exchange: Exchange,
   ) {
     super(name);
+    this._deferredSignal = () => exchange.signal;
   }
 
-  override _invoke(): Promise<RequestRunOutput> {
-    return this.exchange.enter();
+  override _invoke(_input: RequestRunInput, scope: RunnableConfig): Promise<RequestRunOutput> {
+    // The body always receives the run's own scope (see executeRun).
+    return this.exchange.enter(scope as RunScope);
   }
 }
 
@@ -285,7 +331,10 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
     if (extracted.tags !== undefined) tags = [...new Set([...extracted.tags, ...(tags ?? [])])];
     if (extracted.metadata !== undefined) metadata = { ...extracted.metadata, ...metadata };
   }
-  const config: RunnableConfig & { runName: string } = { callbacks, runName, runId: exchange.runId, signal: exchange.controller.signal };
+  const config: RunnableConfig & { runName: string } = { callbacks, runName, runId: exchange.runId };
+  // The request's signal is made when first read (see Exchange), unless the run needs it from its start: to
+  // combine with a signal it inherits (a server started inside a run), or because the client is gone already.
+  if (exchange.aborted || inheritedScope(undefined)?.signal !== undefined) config.signal = exchange.signal;
   if (tags !== undefined) config.tags = tags;
   if (metadata !== undefined) config.metadata = metadata;
   return config;
@@ -308,6 +357,7 @@ export function startRequestRun<TRequest, TExtra extends unknown[]>(
 ): void {
   exchange.body = body;
   const config = requestConfig(settings, request, facts, exchange);
+  exchange.runName = config.runName;
   const runnable = new RequestRunnable(config.runName, exchange);
   const input: RequestRunInput = { method: facts.method, url: facts.url };
   const run = (): Promise<RequestRunOutput> => runnable.invoke(input, config);
@@ -330,7 +380,8 @@ export function scopeServerResponse<TRequest>(
   res: ServerResponse,
   errorOf?: () => unknown,
 ): void {
-  res.once('close', () => {
+  // 'close' is emitted once per response: `on` spares the wrapper `once` allocates per request.
+  res.on('close', () => {
     if (!res.writableFinished) exchange.abort();
   });
   // eslint-disable-next-line @typescript-eslint/unbound-method -- called with `this` (the response) below
@@ -342,7 +393,7 @@ export function scopeServerResponse<TRequest>(
     const error = errorOf?.();
     if (error !== undefined) exchange.fail(error);
     else exchange.finish(res.statusCode);
-    if (settings.flush === 'before-response') {
+    if (settings.flush === 'before-response' && !exchange.nothingToFlush) {
       const flushed = exchange.flushed();
       void flushed.then(() => end.apply(this, args));
       settings.waitUntil?.(flushed, request);
@@ -380,6 +431,8 @@ export async function runFetchExchange<TRequest, TExtra extends unknown[]>(
     rejectResponse = reject;
   });
   const exchange = new Exchange(settings.flush);
+  // Runs `fn` in the request run's context once its body has started (until then, in the caller's).
+  let inRun: <T>(fn: () => T) => T = callThrough;
   let detach = noop;
   if (signal !== undefined) {
     if (signal.aborted) exchange.abort();
@@ -395,6 +448,7 @@ export async function runFetchExchange<TRequest, TExtra extends unknown[]>(
     request,
     facts,
     () => {
+      inRun = bindToCurrentContext(callThrough);
       let result: Promise<Response> | Response;
       try {
         result = produce();
@@ -433,7 +487,7 @@ export async function runFetchExchange<TRequest, TExtra extends unknown[]>(
       let step: Awaited<ReturnType<typeof reader.read>>;
       try {
         // In the run's context: a body produced lazily (a stream's `pull`) runs inside the request's run.
-        step = await exchange.inRun(() => reader.read());
+        step = await inRun(() => reader.read());
       } catch (failure) {
         exchange.fail(failure);
         endOfBody();
