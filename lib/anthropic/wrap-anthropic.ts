@@ -1,9 +1,10 @@
 // No import of `@anthropic-ai/sdk`, not even of its types: the client is read by shape, so any 1.x client
 // (or a subclass, or a client from another copy of the package) can be wrapped.
-import { z } from 'zod';
 import { ConfigError, type AIMessageChunk, type ChatMessage } from '../index';
 import {
   CLIENT_OPTION_EXPECTATIONS,
+  clientOptionFields,
+  lazySchema,
   contentText,
   describeValue,
   ModelCall,
@@ -33,11 +34,7 @@ export interface AnthropicClientLike {
   readonly messages: { create(...args: never[]): unknown };
 }
 
-const optionsSchema = z.strictObject({
-  name: z.string().min(1).optional(),
-  tags: z.array(z.string()).optional(),
-  metadata: z.custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value)).optional(),
-});
+const optionsSchema = lazySchema((z) => z.strictObject(clientOptionFields(z)));
 
 const expectations = CLIENT_OPTION_EXPECTATIONS;
 

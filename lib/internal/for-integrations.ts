@@ -11,7 +11,7 @@ export type { HandlerMethodName } from '../callbacks/handler';
 export { describeValue } from '../errors';
 export { requireOptional } from './optional-require';
 export { flushEnvironmentTracer } from './env-tracing';
-export { assertKnownKeys, nearestKey, parseOrThrow } from './validation';
+export { assertKnownKeys, lazySchema, nearestKey, parseOrThrow } from './validation';
 export { markRemote, remoteParentOfRun, type RemoteParent } from '../propagation/remote';
 export { abortErrorFor, raceAbort } from '../runnables/cancellation';
 export { backgroundPending } from '../callbacks/delivery';
@@ -37,6 +37,6 @@ export {
   type SdkStreamLike,
   type StreamAccumulator,
 } from '../traceable/model-call';
-export { CLIENT_OPTION_EXPECTATIONS, parseClientOptions, type ClientOptions, type ClientSettings } from '../traceable/client-options';
+export { CLIENT_OPTION_EXPECTATIONS, clientOptionFields, parseClientOptions, type ClientOptions, type ClientSettings } from '../traceable/client-options';
 export { reportedMessage } from '../traceable/reporting-chat-model';
 export { newRunId } from './run-id';

@@ -1,10 +1,11 @@
 // No import of `openai`, not even of its types: the client is read by shape, so any client of the SDK's
 // current design (or a subclass, or one from another copy of the package, or a compatible provider's) can be
 // wrapped.
-import { z } from 'zod';
 import { ConfigError, ProviderError, type AIMessageChunk, type ChatMessage, type MessageRole } from '../index';
 import {
   CLIENT_OPTION_EXPECTATIONS,
+  clientOptionFields,
+  lazySchema,
   contentText,
   describeValue,
   ModelCall,
@@ -40,12 +41,7 @@ export interface OpenAIClientLike {
   readonly chat: { readonly completions: { create(...args: never[]): unknown } };
 }
 
-const optionsSchema = z.strictObject({
-  name: z.string().min(1).optional(),
-  tags: z.array(z.string()).optional(),
-  metadata: z.custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value)).optional(),
-  provider: z.string().min(1).optional(),
-});
+const optionsSchema = lazySchema((z) => z.strictObject({ ...clientOptionFields(z), provider: z.string().min(1).optional() }));
 
 const expectations = { ...CLIENT_OPTION_EXPECTATIONS, provider: 'a non-empty string' };
 

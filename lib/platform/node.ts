@@ -78,10 +78,15 @@ export const standardOutput = (): NodeJS.WritableStream => process.stdout;
 export const environment = (name: string): string | undefined => process.env[name];
 
 /** zod's `z`, loaded on first use: config, settings and option schemas are built when first needed. */
-export const loadZod = (): Zod => (load('zod') as { z: Zod }).z;
+let zod: Zod | undefined;
+export const loadZod = (): Zod => (zod ??= (load('zod') as { z: Zod }).z);
 
 /** The `uuid` package, loaded on first use (to validate run ids given by users). */
-export const loadUuid = (): UuidModule => load('uuid') as UuidModule;
+// Memoised: a run id given in a config is validated on every invoke (a server's request run, for one), and
+// `require` resolves its specifier again on each call.
+let uuid: UuidModule | undefined;
+export const loadUuid = (): UuidModule => (uuid ??= load('uuid') as UuidModule);
 
 /** picocolors, loaded when a printing tracer is made. */
-export const loadColors = (): Colors => load('picocolors') as Colors;
+let colors: Colors | undefined;
+export const loadColors = (): Colors => (colors ??= load('picocolors') as Colors);
