@@ -19,18 +19,19 @@ const ids = ['0190a6b2-7f1c-7cc1-9a64-4b8f5cf0c001', '0190a6b2-7f1c-7cc1-9a64-4b
 class SlowRecorder extends BaseCallbackHandler {
   readonly events: string[] = [];
   constructor(
-    private readonly ms: number,
+    /** How long each event takes: milliseconds, or a gate the test opens (no timing to race). */
+    private readonly ms: number | Promise<void>,
     options: { awaitHandlers?: boolean } = {},
     private readonly onEnd: () => void = () => undefined,
   ) {
     super(options);
   }
   override async handleChainStart(_s: unknown, inputs: { input?: unknown }) {
-    await delay(this.ms);
+    await (typeof this.ms === 'number' ? delay(this.ms) : this.ms);
     this.events.push(`start ${String(inputs.input)}`);
   }
   override async handleChainEnd(outputs: { output?: unknown }) {
-    await delay(this.ms);
+    await (typeof this.ms === 'number' ? delay(this.ms) : this.ms);
     this.events.push(`end ${String(outputs.output)}`);
     this.onEnd();
   }
@@ -52,17 +53,19 @@ describe("background delivery (configure({ callbacks: 'background' }))", () => {
   });
 
   it('gives each handler its own queue: a slow handler never delays another', async () => {
-    const slow = new SlowRecorder(50);
+    let openSlow: () => void = () => undefined;
+    const slow = new SlowRecorder(new Promise<void>((resolve) => (openSlow = resolve)));
     let fastDone: () => void = () => undefined;
     const fastFinished = new Promise<void>((resolve) => (fastDone = resolve));
     const fast = new SlowRecorder(0, {}, () => fastDone());
 
-    // `slow` comes first: with one shared queue, `fast` would wait behind its 100 ms.
+    // `slow` comes first and is held until the test opens it: with one shared queue, `fast` would wait behind it.
     await echo.invoke(1, { callbacks: [slow, fast], runId: ids[0] });
     await fastFinished;
 
     expect(fast.events).toEqual(['start 1', 'end 1']);
     expect(slow.events).toEqual([]);
+    openSlow();
     await flushCallbacks(ids[0] as string);
     expect(slow.events).toEqual(['start 1', 'end 1']);
   });
@@ -85,8 +88,11 @@ describe("background delivery (configure({ callbacks: 'background' }))", () => {
   });
 
   it("flushCallbacks waits only for its own run tree: one slow request does not hold another's", async () => {
+    // The slow request's handler is held until the test opens its gate: a stalled machine cannot let it finish early.
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
     const perRequest = new Map<string, SlowRecorder>([
-      [ids[0] as string, new SlowRecorder(60)],
+      [ids[0] as string, new SlowRecorder(gate)],
       [ids[1] as string, new SlowRecorder(0)],
     ]);
     await Promise.all([...perRequest].map(([runId, handler]) => echo.invoke(1, { runId, callbacks: [handler] })));
@@ -96,6 +102,7 @@ describe("background delivery (configure({ callbacks: 'background' }))", () => {
     // Had the flush waited for the slow request, its handler would have recorded its events by now.
     expect(perRequest.get(ids[1] as string)?.events).toEqual(['start 1', 'end 1']);
     expect(perRequest.get(ids[0] as string)?.events).toEqual([]);
+    open();
     await flushCallbacks(ids[0] as string);
     expect(perRequest.get(ids[0] as string)?.events).toEqual(['start 1', 'end 1']);
   });
