@@ -29,7 +29,7 @@ export function createTracerRuns(tracers: readonly LangChainTracer[], hook: Trac
   for (const tracer of tracers) {
     if (typeof tracer[hook] !== 'function') continue;
     try {
-      currentBackend().with(undefined, () => tracer[hook]?.(...args));
+      currentBackend().outside(() => tracer[hook]?.(...args));
     } catch (error) {
       reportHandlerError(tracer, hookEvent(hook), runId, error);
     }
@@ -74,7 +74,7 @@ export function emit(
   rootRunId: string | undefined,
   fallbackArgs?: unknown[],
 ): Promise<void> | undefined {
-  const pending = currentBackend().with(undefined, emitFrom, listeners, 0, method, args, runId, rootRunId, fallbackArgs, undefined);
+  const pending = currentBackend().outside(emitFrom, listeners, 0, method, args, runId, rootRunId, fallbackArgs, undefined);
   if (pending !== undefined) track(pending);
   return pending;
 }

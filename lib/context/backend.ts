@@ -23,4 +23,10 @@ export interface ContextBackend<TValue> {
    * diagnostics on tracks runs only to tell when a child would lose its parent. Equals `active()` elsewhere.
    */
   observed(): TValue | undefined;
+  /**
+   * Calls `fn(...args)` with no value active: where handlers run, so that a run they start is a root of its
+   * own. The same as `with(undefined, fn, ...args)`, but called for every event (every token), so backends
+   * make it cheap where they can.
+   */
+  outside<TArgs extends unknown[], TResult>(fn: (...args: TArgs) => TResult, ...args: TArgs): TResult;
 }

@@ -1,4 +1,4 @@
-import { hasAsyncLocalStorage, sharedStorage } from './async-local-storage';
+import { hasAsyncLocalStorage, outsideOf, sharedStorage } from './async-local-storage';
 import type { ContextBackend } from './backend';
 
 /**
@@ -18,6 +18,7 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
       with: (_value, fn, ...args) => fn(...args),
       bind: (_value, fn) => fn,
       observed: () => undefined,
+      outside: (fn, ...args) => fn(...args),
     };
   }
   if (!hasAsyncLocalStorage()) return createInFlightTracker<TValue>();
@@ -28,6 +29,7 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
     with: (value, fn, ...args) => als.run(value, fn, ...args),
     bind: (value, fn) => (...args) => als.run(value, fn, ...args),
     observed: () => als.getStore() as TValue | undefined,
+    outside: outsideOf(als),
   };
 }
 
@@ -63,5 +65,6 @@ function createInFlightTracker<TValue>(): ContextBackend<TValue> {
     with: withValue,
     bind: (value, fn) => (...args) => withValue(value, fn, ...args),
     observed: () => current ?? inFlight[inFlight.length - 1],
+    outside: (fn, ...args) => withValue(undefined, fn, ...args),
   };
 }

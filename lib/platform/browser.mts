@@ -3,7 +3,7 @@
  * the browser build (package.json `browser` / `workerd` / `worker` conditions) uses this file in place of
  * `./node.ts`, with the same names and no static `node:` import.
  */
-import type { AsyncLocalStorage } from 'node:async_hooks';
+import type { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import picocolors from 'picocolors';
 import * as uuid from 'uuid';
 import { z } from 'zod';
@@ -36,6 +36,12 @@ async function probeAsyncLocalStorage(): Promise<AlsClass | undefined> {
 
 /** The runtime's AsyncLocalStorage class, or `undefined` where it has none. */
 export const AsyncLocalStorageClass: AlsClass | undefined = await probeAsyncLocalStorage();
+
+/**
+ * Not used here: the AsyncLocalStorage of Workers and other Web runtimes is re-entered with `run` (see
+ * `outside` in ../context/async-local-storage.ts), which is what their AsyncResource would do anyway.
+ */
+export const AsyncResourceClass: typeof AsyncResource | undefined = undefined;
 
 /** Why {@link AsyncLocalStorageClass} is missing, for error messages. */
 export const asyncLocalStorageMissing: string | undefined =

@@ -1,6 +1,7 @@
 // The browser build resolves this module to ./browser.mts instead (tsup.config.ts); see ./node.ts.
 export {
   AsyncLocalStorageClass,
+  AsyncResourceClass,
   asyncLocalStorageMissing,
   delay,
   emitWarning,

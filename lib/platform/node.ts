@@ -3,7 +3,7 @@
  * `node:` modules). The browser build swaps this file for `./browser.mts` (see tsup.config.ts); both export the
  * same names, so every other core module imports `../platform` and stays free of `node:` imports.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import type * as NodeCrypto from 'node:crypto';
 import type * as NodeFs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,6 +22,13 @@ const load = createRequire(__filename);
 
 /** The runtime's AsyncLocalStorage class, or `undefined` where it has none. */
 export const AsyncLocalStorageClass: typeof AsyncLocalStorage | undefined = AsyncLocalStorage;
+
+/**
+ * The runtime's AsyncResource class, or `undefined` where it has none: a resource captures the context it
+ * was made in and re-enters it for a fraction of what `AsyncLocalStorage.run` costs (see `outside` in
+ * ../context/async-local-storage.ts).
+ */
+export const AsyncResourceClass: typeof AsyncResource | undefined = AsyncResource;
 
 /** Why {@link AsyncLocalStorageClass} is missing (never, here). */
 export const asyncLocalStorageMissing: string | undefined = undefined;

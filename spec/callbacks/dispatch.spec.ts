@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { z } from 'zod';
 import {
   AsyncCallbackHandler,
@@ -378,6 +379,54 @@ describe.each(['async-local-storage', 'cls-hooked'] as PropagationMode[])("handl
     expect(collector.runs.map(shapeOf)).toEqual([
       { type: 'chain', name: 'top', children: [{ type: 'chain', name: 'leaf', children: [] }] },
     ]);
+  });
+
+  it('every token handler call is outside the model run, before and after an await, token after token', async () => {
+    const helper = RunnableLambda.from((x: string) => x, { name: 'helper' });
+    const helperParents: (string | undefined)[] = [];
+    const spy = {
+      handleChainStart(_s: unknown, _i: unknown, _id: string, parentRunId: string | undefined, _t: unknown, _m: unknown, _rt: unknown, name?: string) {
+        if (name === 'helper') helperParents.push(parentRunId);
+      },
+    };
+    const fromTokens = {
+      async handleLLMNewToken(token: string) {
+        await helper.invoke(token, { callbacks: [spy] });
+        await delay(0);
+        await helper.invoke(token, { callbacks: [spy] });
+      },
+    };
+    const collector = new RunCollector();
+    const model = new FakeChatModel({ responses: ['a b c'], streaming: true });
+    const chain = RunnableLambda.from((x: string) => model.invoke(x), { name: 'chain' });
+
+    await chain.invoke('hi', { callbacks: [collector, fromTokens] });
+
+    // Each helper run is a root: no parent, and not in the model run's tree.
+    expect(helperParents).toEqual(Array<undefined>(6).fill(undefined));
+    expect(collector.runs.map(shapeOf)).toEqual([
+      { type: 'chain', name: 'chain', children: [{ type: 'llm', name: 'FakeChatModel', children: [] }] },
+    ]);
+  });
+});
+
+describe('handlers keep the values of other AsyncLocalStorages', () => {
+  it('sees the values the app set around the run, for start, token and end events', async () => {
+    const request = new AsyncLocalStorage<string>();
+    const seen: (string | undefined)[] = [];
+    const handler = {
+      handleChainStart: () => void seen.push(request.getStore()),
+      handleLLMNewToken: () => void seen.push(request.getStore()),
+      handleLLMEnd: () => void seen.push(request.getStore()),
+      handleChainEnd: () => void seen.push(request.getStore()),
+    };
+    const model = new FakeChatModel({ responses: ['a b'], streaming: true });
+    const chain = RunnableLambda.from((x: string) => model.invoke(x), { name: 'chain' });
+
+    await request.run('request-1', () => chain.invoke('hi', { callbacks: [handler] }));
+    await request.run('request-2', () => chain.invoke('hi', { callbacks: [handler] }));
+
+    expect(seen).toEqual([...Array<string>(5).fill('request-1'), ...Array<string>(5).fill('request-2')]);
   });
 });
 
