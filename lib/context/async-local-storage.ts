@@ -45,16 +45,31 @@ export function createAsyncLocalStorageBackend<TValue>(): ContextBackend<TValue>
 
 type Outside = <TArgs extends unknown[], TResult>(fn: (...args: TArgs) => TResult, ...args: TArgs) => TResult;
 
+/** A value that belongs to a tree of values: a run's scope, whose `_owner` is the scope of its parent run. */
+interface TreeMember {
+  readonly _owner?: unknown;
+}
+
+/** The top of `value`'s tree: the root run's scope for a run's scope, else `value` itself. */
+function treeOf(value: object): object {
+  let node = value as TreeMember & object;
+  while (typeof node._owner === 'object' && node._owner !== null) node = node._owner as TreeMember & object;
+  return node;
+}
+
 /**
  * `outside` for an AsyncLocalStorage: calls `fn` with no value in `als` and every other AsyncLocalStorage
- * (an OpenTelemetry context, the app's own) as it is here.
+ * (an OpenTelemetry context, the app's own) as the run tree found it.
  *
  * `als.run(undefined, fn)` would do, but it builds a new context each call: about 350 ns on Node 24, where
  * AsyncContextFrame copies the map of every storage's value, and it runs for every event, so for every token
- * of a stream. Instead, each active value gets one AsyncResource made with `als` cleared, the first time
- * something is called outside it, and re-entering that resource costs about 15 ns on Node 20 and 24. Values
- * are the scopes of runs, so the resource lives as long as its run's scope (a WeakMap entry). The context of
- * the other storages is the one of that first call, which for a run's events is its parent's body.
+ * of a stream. Instead, each run tree gets one AsyncResource, made with `als` cleared the first time one of
+ * its events is delivered from inside the tree (the events of a root run itself are delivered where it was
+ * called, outside any run, and need none); re-entering that resource costs about 15 ns on Node 20 and 24.
+ * The resource lives as long as the tree's root scope (a WeakMap entry). The other storages' values are the
+ * ones of that first delivery, in the body of the run that started the tree's first child: values the app
+ * sets before or around its runs (a request id, the OpenTelemetry context of the caller) are what handlers
+ * see; a value one run's body changes for the runs below it is not.
  *
  * Where the runtime has no AsyncResource, or its resources do not carry AsyncLocalStorage values (checked
  * once, on first use), it falls back to `als.run(undefined, fn)`.
@@ -71,12 +86,13 @@ export function outsideOf(als: AsyncLocalStorage<unknown>): Outside {
     const value = als.getStore();
     if (value === undefined) return fn(...args);
     if (typeof value !== 'object' || value === null) return plain(fn, ...args);
-    let resource = resources.get(value);
+    const tree = treeOf(value);
+    let resource = resources.get(tree);
     if (resource === undefined) {
       resource = als.run(undefined, make);
       verified ??= resource.runInAsyncScope(readStore) === undefined;
       if (!verified) return plain(fn, ...args);
-      resources.set(value, resource);
+      resources.set(tree, resource);
     }
     return resource.runInAsyncScope(fn, undefined, ...args);
   };

@@ -5,7 +5,8 @@ import { currentBackend } from '../settings';
 
 /**
  * The config of the run active here, as its body received it, or `undefined` outside any run (and always in
- * `'explicit'` mode, where nothing is active implicitly). Use it to hand the run over by hand where context
+ * `'explicit'` mode, where nothing is active implicitly). A run nobody can observe (no config, no run active,
+ * nothing bound) opens no context, so inside it this is `undefined` too. Use it to hand the run over by hand where context
  * cannot follow: pass it to `invoke` on the far side of a boundary that loses context, or read its
  * `callbacks.parentRunId`, `tags` and `metadata` to forward them to a worker or another process.
  *

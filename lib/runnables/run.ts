@@ -45,6 +45,32 @@ const BACKGROUND_CALL = new RunScope(new CallbackManager(NO_HANDLERS), Object.fr
 setBackgroundCallContext(BACKGROUND_CALL, (value, fn, ...args) => currentBackend().with(value, fn, ...args));
 
 /**
+ * The config the body of a transparent run receives (see {@link isTransparent}): no run, no handlers, nothing
+ * to inherit. Passing it on to a child is the same as passing nothing where no run is active.
+ */
+const NO_RUN = new RunScope(new CallbackManager(NO_HANDLERS), Object.freeze([]), Object.freeze({}), undefined, undefined, undefined);
+
+/**
+ * Whether a call of `target` without config would be a run nobody can observe: no run is active (nor, in
+ * `'explicit'` mode with diagnostics, in flight), so there are no handlers, tags, metadata or signal to
+ * inherit; the target binds no config, listeners or signal of its own; LangSmith's environment tracing is
+ * off. Such a run sends no event to anyone and nothing can cancel it, so it opens no scope at all: its body
+ * runs in the caller's context, which is no run, and the runs it starts are roots, exactly as they would be
+ * under a run without handlers in LangChain. Skipping the scope is what keeps a call nobody listens to close
+ * to a plain function call: on Node 24, entering an AsyncLocalStorage context alone costs more than three
+ * nested async calls.
+ */
+function isTransparent<TInput, TOutput>(target: RunTarget<TInput, TOutput>): boolean {
+  return (
+    target.boundConfig === undefined &&
+    target._listeners === undefined &&
+    target._deferredSignal === undefined &&
+    currentBackend<RunScope>().observed() === undefined &&
+    environmentTracer() === undefined
+  );
+}
+
+/**
  * The context a run started now would inherit: the config itself when it is a scope callscope built,
  * otherwise the active one. Read synchronously at call time, so `stream()` links to the run it was called
  * in even when it is consumed elsewhere.
@@ -187,6 +213,15 @@ export function executeRun<TInput, TOutput>(
   input: TInput,
   config: RunnableConfig | undefined,
 ): Promise<TOutput> {
+  if ((config === undefined || config === NO_RUN) && isTransparent(target)) {
+    try {
+      const result = target._invoke(input, NO_RUN);
+      return result instanceof Promise ? result : Promise.resolve(result);
+    } catch (error) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the body's own error, unchanged
+      return Promise.reject(error);
+    }
+  }
   let scope: RunScope;
   try {
     scope = openScope(target, config, inheritedScope(config));

@@ -428,6 +428,28 @@ describe('handlers keep the values of other AsyncLocalStorages', () => {
 
     expect(seen).toEqual([...Array<string>(5).fill('request-1'), ...Array<string>(5).fill('request-2')]);
   });
+
+  it("sees a value the root run's body set before starting the runs below it (middleware inside a request run)", async () => {
+    const user = new AsyncLocalStorage<string>();
+    const seen: [string, string | undefined][] = [];
+    const handler = {
+      handleChainStart: (_s: unknown, _i: unknown, _id: string, _p: unknown, _t: unknown, _m: unknown, _rt: unknown, name?: string) =>
+        void seen.push([`start ${name}`, user.getStore()]),
+      handleLLMNewToken: (token: string) => void seen.push([`token ${token}`, user.getStore()]),
+    };
+    const model = new FakeChatModel({ responses: ['a b'], streaming: true });
+    const route = RunnableLambda.from((x: string) => model.invoke(x), { name: 'route' });
+    const request = RunnableLambda.from((x: string) => user.run('alice', () => route.invoke(x)), { name: 'request' });
+
+    await request.invoke('hi', { callbacks: [handler] });
+
+    expect(seen).toEqual([
+      ['start request', undefined],
+      ['start route', 'alice'],
+      ['token a', 'alice'],
+      ['token  b', 'alice'],
+    ]);
+  });
 });
 
 describe('dispatchCustomEvent()', () => {

@@ -1,5 +1,6 @@
 import {
   AbortError,
+  type CallbackManager,
   ConfigError,
   FakeChatModel,
   RunCollector,
@@ -10,6 +11,7 @@ import {
   combineChunks,
   type CollectedRun,
   type RunnableConfig,
+  getCurrentConfig,
 } from '../../lib';
 import { validate, version } from 'uuid';
 import { delay, expectLinked, shapeOf } from '../helpers/trees';
@@ -328,5 +330,77 @@ describe('run ids', () => {
     expect(ids.every((id) => validate(id) && version(id) === 7)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);
+  });
+});
+
+describe('runs nobody can observe', () => {
+  // No config, no run active, nothing bound: no handler can see the run and nothing can cancel it, so it
+  // opens no scope of its own (its body runs in the caller's context, which is no run).
+  it('run their body with a config that names no run, and leave getCurrentConfig() undefined', async () => {
+    let received: RunnableConfig | undefined;
+    let current: RunnableConfig | undefined | 'unset' = 'unset';
+    const body = RunnableLambda.from((x: number, config) => {
+      received = config;
+      current = getCurrentConfig();
+      return x + 1;
+    });
+
+    await expect(body.invoke(1)).resolves.toBe(2);
+
+    expect((received?.callbacks as CallbackManager).parentRunId).toBeUndefined();
+    expect(received?.tags).toEqual([]);
+    expect(current).toBeUndefined();
+  });
+
+  it('start roots: a child given handlers (with or without the config passed on) has no parent', async () => {
+    const collector = new RunCollector();
+    const leaf = RunnableLambda.from((x: number) => x, { name: 'leaf' });
+    const outer = RunnableLambda.from(async (x: number, config) => {
+      await leaf.invoke(x, { ...config, callbacks: [collector] });
+      return leaf.invoke(x, { callbacks: [collector] });
+    }, { name: 'outer' });
+
+    await outer.invoke(1);
+
+    expect(collector.runs.map((run) => [run.name, run.parentRunId])).toEqual([
+      ['leaf', undefined],
+      ['leaf', undefined],
+    ]);
+  });
+
+  it('keep failures as they are: a synchronous throw rejects with the same error', async () => {
+    const boom = new Error('boom');
+    const failing = RunnableLambda.from(() => {
+      throw boom;
+    });
+    await expect(failing.invoke(1)).rejects.toBe(boom);
+  });
+
+  it.each([
+    ['a handler in config', (leaf: Runnable<number, number>, c: RunCollector) => leaf.invoke(1, { callbacks: [c] })],
+    ['handlers bound with withConfig', (leaf: Runnable<number, number>, c: RunCollector) => leaf.withConfig({ callbacks: [c] }).invoke(1)],
+    ['listeners', (leaf: Runnable<number, number>, c: RunCollector) => leaf.withListeners({ onStart: () => undefined }).invoke(1, { callbacks: [c] })],
+  ])('are observed as soon as anything can see them: %s', async (_case, call) => {
+    const collector = new RunCollector();
+    let current: RunnableConfig | undefined;
+    const leaf = RunnableLambda.from((x: number) => {
+      current = getCurrentConfig();
+      return x;
+    }, { name: 'leaf' });
+
+    await call(leaf, collector);
+
+    expect(collector.runs.map((run) => run.name)).toEqual(['leaf']);
+    expect((current?.callbacks as CallbackManager | undefined)?.parentRunId).toBe(collector.runs[0]?.id);
+  });
+
+  it('inside an observed run, a child without config is observed and linked as usual', async () => {
+    const collector = new RunCollector();
+    const leaf = RunnableLambda.from((x: number) => x, { name: 'leaf' });
+    const outer = RunnableLambda.from((x: number) => leaf.invoke(x), { name: 'outer' });
+
+    await outer.invoke(1, { callbacks: [collector] });
+
+    expect(collector.runs.map(shapeOf)).toEqual([{ type: 'chain', name: 'outer', children: [{ type: 'chain', name: 'leaf', children: [] }] }]);
   });
 });
