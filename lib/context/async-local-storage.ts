@@ -53,7 +53,7 @@ interface TreeMember {
 /** The top of `value`'s tree: the root run's scope for a run's scope, else `value` itself. */
 function treeOf(value: object): object {
   let node = value as TreeMember & object;
-  while (typeof node._owner === 'object' && node._owner !== null) node = node._owner as TreeMember & object;
+  while (typeof node._owner === 'object' && node._owner !== null) node = node._owner;
   return node;
 }
 
