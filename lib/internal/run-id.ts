@@ -17,7 +17,8 @@ const RANDOM_HEX_PER_ID = 19;
 let poolHex = '';
 let poolIndex = 0;
 
-const HEX: readonly string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+// Made with the first id (in refill), not at import: startup time counts (see lib/platform/node.ts).
+let HEX: readonly string[] = [];
 // The variant group's first hex digit carries the RFC 9562 variant bits (10xx): 8, 9, a or b.
 const VARIANT = ['8', '9', 'a', 'b'];
 
@@ -26,6 +27,7 @@ let timePrefix = '';
 let counter = 0;
 
 function refill(): void {
+  if (HEX.length === 0) HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
   // Native hex encoding on Node (lib/platform/node.ts): the pool is refilled every ~860 ids.
   poolHex = randomHex(POOL_BYTES);
   poolIndex = 0;
