@@ -1,6 +1,6 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { ConfigError } from '../errors';
-import { AsyncLocalStorageClass, AsyncResourceClass, asyncLocalStorageMissing } from '../platform';
+import { asyncLocalStorageAvailable, asyncLocalStorageClass, asyncResourceClass, asyncLocalStorageMissing } from '../platform';
 import type { ContextBackend } from './backend';
 
 // One instance for the whole process: every enabled AsyncLocalStorage adds work to every promise created
@@ -8,7 +8,7 @@ import type { ContextBackend } from './backend';
 let storage: AsyncLocalStorage<unknown> | undefined;
 
 /** True when the runtime offers AsyncLocalStorage (Node, Bun, Deno, Workers with `nodejs_als`). */
-export const hasAsyncLocalStorage = (): boolean => AsyncLocalStorageClass !== undefined;
+export const hasAsyncLocalStorage = (): boolean => asyncLocalStorageAvailable;
 
 /**
  * The single AsyncLocalStorage instance callscope uses, shared by the backend and the diagnostics.
@@ -16,6 +16,7 @@ export const hasAsyncLocalStorage = (): boolean => AsyncLocalStorageClass !== un
  * @throws {@link ConfigError} on `propagation` when the runtime has no AsyncLocalStorage.
  */
 export function sharedStorage(): AsyncLocalStorage<unknown> {
+  const AsyncLocalStorageClass = asyncLocalStorageClass();
   if (AsyncLocalStorageClass === undefined) {
     throw new ConfigError(
       'propagation',
@@ -76,7 +77,7 @@ function treeOf(value: object): object {
  */
 export function outsideOf(als: AsyncLocalStorage<unknown>): Outside {
   const plain: Outside = (fn, ...args) => als.run(undefined, fn, ...args);
-  const Resource = AsyncResourceClass;
+  const Resource = asyncResourceClass();
   if (Resource === undefined) return plain;
   const resources = new WeakMap<object, InstanceType<typeof Resource>>();
   const make = (): InstanceType<typeof Resource> => new Resource('callscope.outside');

@@ -34,18 +34,23 @@ async function probeAsyncLocalStorage(): Promise<AlsClass | undefined> {
   }
 }
 
+const probed: AlsClass | undefined = await probeAsyncLocalStorage();
+
 /** The runtime's AsyncLocalStorage class, or `undefined` where it has none. */
-export const AsyncLocalStorageClass: AlsClass | undefined = await probeAsyncLocalStorage();
+export const asyncLocalStorageClass = (): AlsClass | undefined => probed;
+
+/** Whether the runtime has AsyncLocalStorage. */
+export const asyncLocalStorageAvailable: boolean = probed !== undefined;
 
 /**
  * Not used here: the AsyncLocalStorage of Workers and other Web runtimes is re-entered with `run` (see
  * `outside` in ../context/async-local-storage.ts), which is what their AsyncResource would do anyway.
  */
-export const AsyncResourceClass: typeof AsyncResource | undefined = undefined;
+export const asyncResourceClass = (): typeof AsyncResource | undefined => undefined;
 
-/** Why {@link AsyncLocalStorageClass} is missing, for error messages. */
+/** Why there is no AsyncLocalStorage class, for error messages. */
 export const asyncLocalStorageMissing: string | undefined =
-  AsyncLocalStorageClass === undefined
+  probed === undefined
     ? 'this runtime has no AsyncLocalStorage (no global one, and `node:async_hooks` cannot be loaded; on Cloudflare Workers, enable the `nodejs_als` or `nodejs_compat` compatibility flag)'
     : undefined;
 

@@ -1,7 +1,8 @@
 // The browser build resolves this module to ./browser.mts instead (tsup.config.ts); see ./node.ts.
 export {
-  AsyncLocalStorageClass,
-  AsyncResourceClass,
+  asyncLocalStorageAvailable,
+  asyncLocalStorageClass,
+  asyncResourceClass,
   asyncLocalStorageMissing,
   delay,
   emitWarning,

@@ -148,7 +148,9 @@ let settings: CallscopeConfiguration = Object.freeze({
   shutdownTimeoutMs: 5_000,
 });
 
-let backend: ContextBackend<unknown> = createBackend(settings.propagation, false);
+// Made on first use, not at import: creating the AsyncLocalStorage loads Node's implementation of it (about
+// 0.3 ms), and startup time counts (see lib/platform/node.ts).
+let backend: ContextBackend<unknown> | undefined;
 
 /**
  * Changes process-wide settings; fields you leave out keep their current value. Call it at start-up, before
@@ -207,6 +209,7 @@ export function onShutdownSignalsChange(apply: (signals: readonly ShutdownSignal
 
 /** The context backend of the current propagation mode. Internal: read on every run. */
 export function currentBackend<TValue>(): ContextBackend<TValue> {
+  backend ??= createBackend(settings.propagation, settings.onLostCallbacks !== 'ignore');
   return backend as ContextBackend<TValue>;
 }
 
