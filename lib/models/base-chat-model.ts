@@ -1,4 +1,4 @@
-import { createTracerRuns, EVENT, emit, track } from '../callbacks/dispatch';
+import { createTracerRuns, EVENT, emit } from '../callbacks/dispatch';
 import type { ChatGeneration, LLMResult, NewTokenFields, NewTokenIndices } from '../callbacks/handler';
 import { RunEndedError } from '../errors';
 import { abortErrorFor } from '../runnables/cancellation';
@@ -183,13 +183,10 @@ export abstract class BaseChatModel extends Runnable<ChatModelInput, AIChatMessa
     const listeners = config.callbacks.handlerSet.listeners(EVENT.llmNewToken);
     if (listeners.length === 0) return undefined;
     const runId = config.callbacks.parentRunId;
-    // An event stream alone on the run takes the token as is: no generation chunk, no handler dispatch.
+    // An event stream alone on the run takes the token as is: no generation chunk, no handler dispatch. What
+    // it returns is room in its buffer, which the model waits for itself: no handler call to track.
     const tap = soleTap(listeners);
-    if (tap !== undefined) {
-      const sent = tap.token(runId, token, message ?? new AIChatMessageChunk(token));
-      if (sent !== undefined) track(sent);
-      return sent;
-    }
+    if (tap !== undefined) return tap.token(runId, token, message ?? new AIChatMessageChunk(token));
     const fields: NewTokenFields = { chunk: new ChatGenerationChunk(token, message ?? new AIChatMessageChunk(token)) };
     return emit(listeners, 'handleLLMNewToken', [token, TOKEN_INDEX, runId, config._parentRunId, config.tags, fields], runId, config._rootRunId);
   }
