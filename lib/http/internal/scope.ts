@@ -147,6 +147,8 @@ export interface RequestRunOutput {
 
 function noop(): void {}
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 function callThrough<T>(fn: () => T): T {
   return fn();
 }
@@ -168,9 +170,12 @@ export function clientGone(): Error {
  * for a route that starts no run was most of the scope's cost. Until then `abort()` ends the run itself.
  */
 export class Exchange {
+  /** The exchange whose outcome promise is being made (see {@link Exchange.captureOutcome}). */
+  private static capturing: Exchange | undefined = undefined;
+
   readonly runId: string = newRunId();
   /** Settles (never rejects) when the request's run has ended and its end or error event was emitted. */
-  ended: Promise<void> = Promise.resolve();
+  ended: Promise<void> = RESOLVED;
   /** Whether the run's body (the route) has started. */
   entered = false;
   private settled = false;
@@ -181,20 +186,25 @@ export class Exchange {
   runName = 'request';
   /** Whether the request run itself reports to any handler (known once its body has started). */
   private observed = true;
-  private resolveOutcome: (output: RequestRunOutput) => void = noop;
-  private rejectOutcome: (error: unknown) => void = noop;
-  private readonly outcome: Promise<RequestRunOutput>;
+  // The body's promise is made only once the body has returned with the outcome still open: most routes
+  // end the response before that (a settled outcome is kept below instead), and a promise plus the two
+  // functions that settle it are most of what a request allocates here.
+  private resolveOutcome: ((output: RequestRunOutput) => void) | undefined = undefined;
+  private rejectOutcome: ((error: unknown) => void) | undefined = undefined;
+  /** How the request ended when it ended before the body's promise was made: `{ status }`, or failed. */
+  private output: RequestRunOutput | undefined = undefined;
+  private failure: unknown = undefined;
 
   /** The adapter's continuation, set by {@link startRequestRun}. */
   body: () => void = noop;
 
-  constructor(private readonly flushMode: FlushMode) {
-    this.outcome = new Promise<RequestRunOutput>((resolve, reject) => {
-      this.resolveOutcome = resolve;
-      this.rejectOutcome = reject;
-    });
-    // Settled before the run may look at it (an aborted run never does): never an unhandled rejection.
-    this.outcome.catch(noop);
+  constructor(private readonly flushMode: FlushMode) {}
+
+  /** The executor of the body's promise: shared, so no function is made per request. */
+  private static captureOutcome(this: void, resolve: (output: RequestRunOutput) => void, reject: (error: unknown) => void): void {
+    const exchange = Exchange.capturing as Exchange;
+    exchange.resolveOutcome = resolve;
+    exchange.rejectOutcome = reject;
   }
 
   /** The request's signal, made on first read; aborted when the client goes away before the response ends. */
@@ -220,21 +230,30 @@ export class Exchange {
     this.entered = true;
     this.observed = scope.callbacks.handlerSet.handlers.length > 0;
     this.body();
-    return this.outcome;
+    if (this.settled) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the route's own error, unchanged
+      return this.output !== undefined ? Promise.resolve(this.output) : Promise.reject(this.failure);
+    }
+    Exchange.capturing = this;
+    const outcome = new Promise<RequestRunOutput>(Exchange.captureOutcome);
+    Exchange.capturing = undefined;
+    return outcome;
   }
 
   /** The response ended with `status`: the run ends with `{ status }`. */
   finish(status: number): void {
     if (this.settled) return;
     this.settled = true;
-    this.resolveOutcome({ status });
+    if (this.resolveOutcome !== undefined) this.resolveOutcome({ status });
+    else this.output = { status };
   }
 
   /** The route failed: the run ends with an error event for `error`. */
   fail(error: unknown): void {
     if (this.settled) return;
     this.settled = true;
-    this.rejectOutcome(error);
+    if (this.rejectOutcome !== undefined) this.rejectOutcome(error);
+    else this.failure = error;
   }
 
   /** The client went away before the response ended: the run tree is cancelled, with an `AbortError`. */
@@ -246,7 +265,10 @@ export class Exchange {
     // Runs below see the signal abort (and end first: they subscribed to it); the request run itself ends
     // with the same error raceAbort would give it, whether or not it watches the signal.
     this.controller?.abort(reason);
-    this.rejectOutcome(new AbortError(this.runName, reason));
+    // Before the body's promise exists, enter() (if the body has not started) or the settled state does it.
+    const error = new AbortError(this.runName, reason);
+    if (this.rejectOutcome !== undefined) this.rejectOutcome(error);
+    else this.failure = error;
   }
 
   /** Whether the outcome of the request is decided (finished, failed or aborted). */
