@@ -229,7 +229,14 @@ export class Exchange {
     }
     this.entered = true;
     this.observed = scope.callbacks.handlerSet.handlers.length > 0;
-    this.body();
+    // Let go of the continuation (it holds the request, the response, Express's `next`): the run's context,
+    // which reaches this exchange through the scope's deferred signal, stays alive after the request in
+    // whatever captured it, such as the connection's keep-alive timer (re-armed in `res.end()`, inside the
+    // run), until that connection's next request. With the continuation, every open connection kept its last
+    // request alive through minor GCs.
+    const body = this.body;
+    this.body = noop;
+    body();
     if (this.settled) {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the route's own error, unchanged
       return this.output !== undefined ? Promise.resolve(this.output) : Promise.reject(this.failure);
