@@ -41,7 +41,7 @@ export function runScope(options?: ExpressRunScopeOptions): RequestHandler {
   const settings = parseScopeOptions<Request, []>(options, 'runScope()');
   return function callscopeRunScope(req: Request, res: Response, next: NextFunction): void {
     const exchange = new Exchange(settings.flush);
-    scopeServerResponse(exchange, settings, req, res, () => routeError(req));
+    scopeServerResponse(exchange, settings, req, res, routeError);
     try {
       startRequestRun(
         exchange,

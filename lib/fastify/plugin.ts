@@ -9,6 +9,10 @@ const REGISTER_KEYS = ['prefix', 'logLevel', 'logSerializers'];
 
 const routeErrors = new WeakMap<FastifyRequest, unknown>();
 
+function routeErrorOf(request: FastifyRequest): unknown {
+  return routeErrors.get(request);
+}
+
 function register(fastify: FastifyInstance, options: FastifyRunScopeOptions, done: (error?: Error) => void): void {
   const own = Object.fromEntries(Object.entries(options).filter(([key]) => !REGISTER_KEYS.includes(key)));
   let settings: ScopeSettings<FastifyRequest, []>;
@@ -20,7 +24,7 @@ function register(fastify: FastifyInstance, options: FastifyRunScopeOptions, don
   }
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, hookDone: HookHandlerDoneFunction) => {
     const exchange = new Exchange(settings.flush);
-    scopeServerResponse(exchange, settings, request, reply.raw, () => routeErrors.get(request));
+    scopeServerResponse(exchange, settings, request, reply.raw, routeErrorOf);
     try {
       startRequestRun(
         exchange,
