@@ -61,7 +61,7 @@ const FULL: BenchSizes = {
   concurrent: { runs: 10_000, rounds: 3 },
   memory: { invokes: 1_000_000, warmup: 20_000 },
   importRounds: 15,
-  http: { rounds: 3, connections: 50, durationSeconds: 5, amount: undefined },
+  http: { rounds: 7, connections: 50, durationSeconds: 3, amount: undefined },
   viewer: { runs: 100_000, rounds: 3 },
 };
 

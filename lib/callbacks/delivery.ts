@@ -407,7 +407,8 @@ function finishBackground(delivery: Delivery, outcome: CallOutcome): void {
 
 /** Whether a background event of the run tree rooted at `rootRunId` is waiting or in flight now. */
 export function backgroundPending(rootRunId: string): boolean {
-  return queuedByRoot.has(rootRunId);
+  // Asked once per server request: with no background event anywhere, no run id is hashed.
+  return queuedByRoot.size > 0 && queuedByRoot.has(rootRunId);
 }
 
 /** Resolves when no background event of the run tree rooted at `rootRunId` is waiting or in flight. */
