@@ -82,17 +82,18 @@ export function outsideOf(als: AsyncLocalStorage<unknown>): Outside {
   const resources = new WeakMap<object, InstanceType<typeof Resource>>();
   const make = (): InstanceType<typeof Resource> => new Resource('callscope.outside');
   const readStore = (): unknown => als.getStore();
-  let verified: boolean | undefined;
+  // Unknown until the first resource is made; false means this runtime's resources do not do the job.
+  let usable: boolean | undefined;
   return (fn, ...args) => {
     const value = als.getStore();
     if (value === undefined) return fn(...args);
-    if (typeof value !== 'object' || value === null) return plain(fn, ...args);
+    if (usable === false || typeof value !== 'object' || value === null) return plain(fn, ...args);
     const tree = treeOf(value);
     let resource = resources.get(tree);
     if (resource === undefined) {
       resource = als.run(undefined, make);
-      verified ??= resource.runInAsyncScope(readStore) === undefined;
-      if (!verified) return plain(fn, ...args);
+      usable ??= resource.runInAsyncScope(readStore) === undefined;
+      if (!usable) return plain(fn, ...args);
       resources.set(tree, resource);
     }
     return resource.runInAsyncScope(fn, undefined, ...args);

@@ -33,14 +33,6 @@ function refill(): void {
   poolIndex = 0;
 }
 
-/** The id {@link newRunId} made last: a config that passes it straight back needs no validation. */
-let lastIssued = '';
-
-/** Whether `id` is the id {@link newRunId} returned last (usually the same string object: one pointer compare). */
-export function isLastIssuedRunId(id: string): boolean {
-  return id === lastIssued;
-}
-
 /** A new UUIDv7 string; ids from one process sort in creation order. */
 export function newRunId(): string {
   if (poolIndex + RANDOM_HEX_PER_ID > poolHex.length) refill();
@@ -56,7 +48,7 @@ export function newRunId(): string {
     setMillisecond(lastMs + 1);
     counter = 0;
   }
-  lastIssued =
+  return (
     timePrefix +
     (HEX[0x70 | (counter >>> 8)] as string) +
     (HEX[counter & 0xff] as string) +
@@ -64,8 +56,8 @@ export function newRunId(): string {
     (VARIANT[parseInt(poolHex[at + 3] as string, 16) & 0x3] as string) +
     poolHex.slice(at + 4, at + 7) +
     '-' +
-    poolHex.slice(at + 7, at + 19);
-  return lastIssued;
+    poolHex.slice(at + 7, at + 19)
+  );
 }
 
 function setMillisecond(ms: number): void {

@@ -4,7 +4,6 @@ import { type HandlerSet, NO_HANDLERS } from '../callbacks/dispatch';
 import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler';
 import { ConfigError, describeValue } from '../errors';
 import type { LongTimeout } from '../internal/timers';
-import { isLastIssuedRunId } from '../internal/run-id';
 import { lazySchema, nearestKey, parseOrThrow } from '../internal/validation';
 import { loadUuid } from '../platform';
 import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../callbacks/foreign-manager';
@@ -394,8 +393,7 @@ export function quickParse(config: unknown): ParsedConfig | undefined {
   if (maxConcurrency !== undefined && !(Number.isInteger(maxConcurrency) ? (maxConcurrency as number) >= 1 : maxConcurrency === Number.POSITIVE_INFINITY)) {
     return undefined;
   }
-  // An id callscope just made (a server request's run, made before its config) is valid by construction.
-  if (runId !== undefined && !(typeof runId === 'string' && (isLastIssuedRunId(runId) || loadUuid().validate(runId)))) return undefined;
+  if (runId !== undefined && !(typeof runId === 'string' && loadUuid().validate(runId))) return undefined;
   return fields;
 }
 

@@ -213,15 +213,7 @@ export function executeRun<TInput, TOutput>(
   input: TInput,
   config: RunnableConfig | undefined,
 ): Promise<TOutput> {
-  if ((config === undefined || config === NO_RUN) && isTransparent(target)) {
-    try {
-      const result = target._invoke(input, NO_RUN);
-      return result instanceof Promise ? result : Promise.resolve(result);
-    } catch (error) {
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the body's own error, unchanged
-      return Promise.reject(error);
-    }
-  }
+  if ((config === undefined || config === NO_RUN) && isTransparent(target)) return bodyPromise(callBody, target, input, NO_RUN);
   let scope: RunScope;
   try {
     scope = openScope(target, config, inheritedScope(config));
@@ -232,15 +224,29 @@ export function executeRun<TInput, TOutput>(
   if (watchedSignal(scope) === undefined && scope.callbacks.handlerSet.handlers.length === 0) {
     // Nobody listens and nothing can cancel: no events to send, nothing to wait for or clean up, so the
     // body's own promise is the run's. Its context still carries the run for what it starts.
-    try {
-      const result = currentBackend<RunScope>().with(scope, callBody, target, input, scope);
-      return result instanceof Promise ? result : Promise.resolve(result);
-    } catch (error) {
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the body's own error, unchanged
-      return Promise.reject(error);
-    }
+    return bodyPromise(inScope, target, input, scope);
   }
   return executeObservedRun(target, input, scope);
+}
+
+function inScope<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> | TOutput {
+  return currentBackend<RunScope>().with(scope, callBody, target, input, scope);
+}
+
+/** The run's promise when nothing else is to be done: the body's own, its value, or its synchronous throw. */
+function bodyPromise<TInput, TOutput>(
+  call: (target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope) => Promise<TOutput> | TOutput,
+  target: RunTarget<TInput, TOutput>,
+  input: TInput,
+  scope: RunScope,
+): Promise<TOutput> {
+  try {
+    const result = call(target, input, scope);
+    return result instanceof Promise ? result : Promise.resolve(result);
+  } catch (error) {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the body's own error, unchanged
+    return Promise.reject(error);
+  }
 }
 
 async function executeObservedRun<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> {

@@ -181,7 +181,7 @@ export function configure(options: ConfigureOptions): CallscopeConfiguration {
   });
   if (next.shutdownSignals !== settings.shutdownSignals) applyShutdownSignals(next.shutdownSignals);
   if (next.propagation !== settings.propagation || next.onLostCallbacks !== settings.onLostCallbacks) {
-    backend = createBackend(next.propagation, next.onLostCallbacks !== 'ignore');
+    backend = createBackend(next);
   }
   settings = next;
   return settings;
@@ -209,12 +209,13 @@ export function onShutdownSignalsChange(apply: (signals: readonly ShutdownSignal
 
 /** The context backend of the current propagation mode. Internal: read on every run. */
 export function currentBackend<TValue>(): ContextBackend<TValue> {
-  backend ??= createBackend(settings.propagation, settings.onLostCallbacks !== 'ignore');
+  backend ??= createBackend(settings);
   return backend as ContextBackend<TValue>;
 }
 
-function createBackend(mode: PropagationMode, trackRuns: boolean): ContextBackend<unknown> {
-  switch (mode) {
+/** The backend of `config`'s propagation mode; `'explicit'` tracks runs only for the lost-callback diagnostics. */
+function createBackend(config: CallscopeConfiguration): ContextBackend<unknown> {
+  switch (config.propagation) {
     case 'async-local-storage':
       return createAsyncLocalStorageBackend();
     case 'async-context':
@@ -222,6 +223,6 @@ function createBackend(mode: PropagationMode, trackRuns: boolean): ContextBacken
     case 'cls-hooked':
       return createClsHookedBackend();
     case 'explicit':
-      return createExplicitBackend(trackRuns);
+      return createExplicitBackend(config.onLostCallbacks !== 'ignore');
   }
 }
