@@ -9,7 +9,7 @@ import {
   type CallbackHandlerLike,
   type RunnableConfig,
 } from '../../index';
-import { backgroundPending, describeValue, inheritedScope, newRunId, type RunScope } from '../../internal/for-integrations';
+import { backgroundPending, describeValue, inheritedScope, type RunScope } from '../../internal/for-integrations';
 import { extractRunContext } from '../../opentelemetry/propagation';
 import { withRemoteSpan } from './remote-span';
 
@@ -173,7 +173,12 @@ export class Exchange {
   /** The exchange whose outcome promise is being made (see {@link Exchange.captureOutcome}). */
   private static capturing: Exchange | undefined = undefined;
 
-  readonly runId: string = newRunId();
+  /**
+   * The request run's id, known once its scope is open (its start event, or its body): learnt from the scope
+   * rather than chosen here, so the run's config carries no id to check. `undefined` while the run has not
+   * started, and forever for a request whose client left before that (no event was sent for it).
+   */
+  runId: string | undefined = undefined;
   /** Settles (never rejects) when the request's run has ended and its end or error event was emitted. */
   ended: Promise<void> = RESOLVED;
   /** Whether the run's body (the route) has started. */
@@ -228,6 +233,7 @@ export class Exchange {
       return Promise.reject(new AbortError(this.runName, this.abortReason));
     }
     this.entered = true;
+    this.runId = scope.callbacks.parentRunId;
     this.observed = scope.callbacks.handlerSet.handlers.length > 0;
     // Let go of the continuation (it holds the request, the response, Express's `next`): the run's context,
     // which reaches this exchange through the scope's deferred signal, stays alive after the request in
@@ -289,13 +295,14 @@ export class Exchange {
    * flight, so there is nothing to deliver first.
    */
   get nothingToFlush(): boolean {
-    return this.entered && !this.observed && !backgroundPending(this.runId);
+    return this.entered && !this.observed && (this.runId === undefined || !backgroundPending(this.runId));
   }
 
   /** Resolves when the run has ended and, unless the flush mode is `'none'`, its background events are delivered. */
   flushed(): Promise<void> {
     if (this.flushMode === 'none') return this.ended;
-    return this.ended.then(() => flushCallbacks(this.runId));
+    // A run that never started sent no event: nothing of its own to deliver.
+    return this.ended.then(() => (this.runId === undefined ? undefined : flushCallbacks(this.runId)));
   }
 }
 
@@ -319,6 +326,12 @@ class RequestRunnable extends Runnable<RequestRunInput, RequestRunOutput> {
    */
   get _deferredSignal(): () => AbortSignal {
     return signalOf.bind(this.exchange);
+  }
+
+  /** The start event is the first moment the run's id is known (handlers see it before the body starts). */
+  override _emitStart(scope: RunScope, input: RequestRunInput | undefined): Promise<void> | undefined {
+    this.exchange.runId = scope.callbacks.parentRunId;
+    return super._emitStart(scope, input);
   }
 
   override _invoke(_input: RequestRunInput, scope: RunnableConfig): Promise<RequestRunOutput> {
@@ -369,7 +382,7 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
     if (extracted.tags !== undefined) tags = [...new Set([...extracted.tags, ...(tags ?? [])])];
     if (extracted.metadata !== undefined) metadata = { ...extracted.metadata, ...metadata };
   }
-  const config: RunnableConfig & { runName: string } = { callbacks, runName, runId: exchange.runId };
+  const config: RunnableConfig & { runName: string } = { callbacks, runName };
   // The request's signal is made when first read (see Exchange), unless the run needs it from its start: to
   // combine with a signal it inherits (a server started inside a run), or because the client is gone already.
   if (exchange.aborted || inheritedScope(undefined)?.signal !== undefined) config.signal = exchange.signal;
