@@ -433,7 +433,9 @@ export function mergeScope(
   call: NormalizedConfig | undefined,
   forRun = false,
 ): RunScope | undefined {
-  if (bound === undefined && call === undefined) return base;
+  // A layer that only names the run, sets its id or its timeout (`invoke(x, { runName })`) changes nothing
+  // the run inherits: the base serves as it is, without a copy.
+  if ((bound === undefined || !shapesScope(bound)) && (call === undefined || !shapesScope(call))) return base;
   let handlers = base === undefined ? NO_HANDLERS : inheritableHandlers(base);
   let parentRunId = base?.callbacks.parentRunId;
   let remote: RemoteParent | undefined;
@@ -478,6 +480,19 @@ export function mergeScope(
   merged._remote = remote;
   merged._release = release;
   return merged;
+}
+
+/** Whether a config layer changes what a run inherits (anything but its name, id and timeout). */
+function shapesScope(layer: NormalizedConfig): boolean {
+  return (
+    layer.handlers !== undefined ||
+    layer.parentRunId !== undefined ||
+    layer.tags !== undefined ||
+    layer.metadata !== undefined ||
+    layer.signal !== undefined ||
+    layer.configurable !== undefined ||
+    layer.maxConcurrency !== undefined
+  );
 }
 
 /**

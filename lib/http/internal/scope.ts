@@ -411,7 +411,11 @@ export function startRequestRun<TRequest, TExtra extends unknown[]>(
   exchange.runName = config.runName;
   const runnable = new RequestRunnable(config.runName, exchange);
   const input: RequestRunInput = { method: facts.method, url: facts.url };
-  const run = (): Promise<RequestRunOutput> => runnable.invoke(input, config);
+  // A config that only names the run (no handlers, tags, metadata or signal of its own) is left out: the
+  // runnable carries the name, and the run skips reading and checking a config.
+  const onlyNamed =
+    Array.isArray(config.callbacks) && config.callbacks.length === 0 && config.tags === undefined && config.metadata === undefined && config.signal === undefined;
+  const run = (): Promise<RequestRunOutput> => runnable.invoke(input, onlyNamed ? undefined : config);
   const invoked = settings.propagate ? withRemoteSpan(facts.headers, config.callbacks, run) : run();
   exchange.ended = invoked.then(noop, (error: unknown) => {
     if (!exchange.entered) onUnstarted(error);
