@@ -1,4 +1,4 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, type RunScopeOptions } from '../http/internal';
 
 /** Options of {@link runScope}: the request scope's options, given Express's `Request`. */
@@ -41,7 +41,8 @@ export function runScope(options?: ExpressRunScopeOptions): RequestHandler {
   const settings = parseScopeOptions<Request, []>(options, 'runScope()');
   return function callscopeRunScope(req: Request, res: Response, next: NextFunction): void {
     const exchange = new Exchange(settings.flush);
-    scopeServerResponse(exchange, settings, req, res, routeError);
+    // Every Express response inherits `end` from `express.response`: replaced there once, not per response.
+    scopeServerResponse(exchange, settings, req, res, routeError, express.response);
     try {
       startRequestRun(
         exchange,

@@ -103,6 +103,75 @@ describe('runScope (Express 5)', () => {
     });
   });
 
+  describe('how the response is ended', () => {
+    it('a response whose own `end` a middleware wrapped before the scope still ends the run, through that wrapper', async () => {
+      const wrapped: string[] = [];
+      const collector = new RunCollector();
+      const app = express();
+      app.use((_req, res, next) => {
+        // As compression-style middleware does: the response's own `end`, wrapped per response.
+        const end = res.end.bind(res) as (...args: unknown[]) => Response;
+        res.end = ((...args: unknown[]) => {
+          wrapped.push('end');
+          return end(...args);
+        }) as Response['end'];
+        next();
+      });
+      app.use(runScope({ handlers: () => [collector] }));
+      app.get('/', (_req, res) => {
+        res.send('ok');
+      });
+      const server = await listen(http.createServer(app));
+      try {
+        expect(await (await fetch(server.origin)).text()).toBe('ok');
+      } finally {
+        await server.close();
+      }
+      expect(wrapped).toEqual(['end']);
+      expect(collector.runs.map((run) => [run.name, run.outputs])).toEqual([['GET /', { status: 200 }]]);
+    });
+
+    it('an app without the scope, in the same process, answers as usual and starts no run', async () => {
+      const collector = new RunCollector();
+      const scoped = express();
+      scoped.use(runScope({ handlers: () => [collector] }));
+      scoped.get('/', (_req, res) => void res.send(getCurrentConfig() === undefined ? 'no run' : 'in run'));
+      const plain = express();
+      plain.get('/', (_req, res) => void res.send(getCurrentConfig() === undefined ? 'no run' : 'in run'));
+      const servers = [await listen(http.createServer(scoped)), await listen(http.createServer(plain))];
+      try {
+        const [first, second] = servers;
+        expect(await (await fetch((first as { origin: string }).origin)).text()).toBe('in run');
+        expect(await (await fetch((second as { origin: string }).origin)).text()).toBe('no run');
+        expect(await (await fetch((first as { origin: string }).origin)).text()).toBe('in run');
+      } finally {
+        for (const server of servers) await server.close();
+      }
+      expect(collector.runs.map((run) => run.outputs)).toEqual([{ status: 200 }, { status: 200 }]);
+    });
+
+    it('two nested scopes (a scoped sub-app under a scoped app) both end, the inner run first, as a child of the outer', async () => {
+      const collector = new RunCollector();
+      const sub = express();
+      sub.use(runScope({ runName: () => 'inner' }));
+      sub.get('/x', (_req, res) => void res.send('ok'));
+      const app = express();
+      app.use(runScope({ handlers: () => [collector], runName: () => 'outer' }));
+      app.use('/sub', sub);
+      const server = await listen(http.createServer(app));
+      try {
+        expect(await (await fetch(`${server.origin}/sub/x`)).text()).toBe('ok');
+      } finally {
+        await server.close();
+      }
+      expect(collector.runs).toHaveLength(1);
+      const outer = collector.runs[0] as CollectedRun;
+      expect([outer.name, outer.outputs]).toEqual(['outer', { status: 200 }]);
+      expect(outer.children.map((child) => [child.name, child.outputs])).toEqual([['inner', { status: 200 }]]);
+      expect((outer.children[0] as CollectedRun).endTime).toBeLessThanOrEqual(outer.endTime as number);
+    });
+  });
+
   it('refuses bad options with a ConfigError', () => {
     expect(() => runScope({ flush: 'always' } as never)).toThrow(ConfigError);
     expect(() => runScope({ handler: () => [] } as never)).toThrow(expect.objectContaining({ field: 'handler' }));

@@ -422,11 +422,18 @@ export function startRequestRun<TRequest, TExtra extends unknown[]>(
   });
 }
 
-// Where a scoped response keeps what its `end` and 'close' listener need (a ResponseScope). Both functions are
-// shared by every response and find their request here through `this`: a function made per request that
-// holds the response, stored on the response, made V8 (Node 24) keep whole finished requests alive through
-// minor GCs (the young generation grew to 64 MB), which cost more than the rest of the scope together.
+// Where a scoped response keeps its state (a ResponseScope). The functions below are shared by every response
+// and find their request here through `this`: a function made per request that holds the response, stored on
+// the response, made V8 (Node 24) keep whole finished requests alive through minor GCs (the young generation
+// grew to 64 MB). A WeakMap instead of the property cost more still: every minor GC walks its entries.
 const RESPONSE_SCOPE = Symbol('callscope.responseScope');
+
+type ScopedResponse = ServerResponse & { [RESPONSE_SCOPE]?: ResponseScope<unknown> };
+
+/** Prototypes whose `end` the scope replaced (see {@link scopeServerResponse}): the `end` each had before. */
+const SHARED_ENDS = new WeakMap<object, { readonly original: ResponseEnd; readonly scoped: ResponseEnd }>();
+
+type ResponseEnd = (this: ServerResponse, ...args: unknown[]) => ServerResponse;
 
 /** One scoped response's state, kept on it under {@link RESPONSE_SCOPE}. */
 class ResponseScope<TRequest> {
@@ -438,36 +445,62 @@ class ResponseScope<TRequest> {
     readonly settings: ScopeSettings<TRequest, []>,
     readonly request: TRequest,
     /** The response's `end` before the scope replaced it (the prototype's, or another middleware's). */
-    readonly end: (...args: unknown[]) => ServerResponse,
+    readonly end: ResponseEnd,
     readonly errorOf: ((request: TRequest) => unknown) | undefined,
+    /** The state of a scope the response was already in (two request scopes nested), ended after this one. */
+    readonly outer: ResponseScope<unknown> | undefined,
   ) {}
 }
 
-type ScopedResponse = ServerResponse & { [RESPONSE_SCOPE]: ResponseScope<unknown> };
-
 /** The scoped response's 'close' listener: closed before it finished means the client went away. */
 function onResponseClose(this: ScopedResponse): void {
-  if (!this.writableFinished) this[RESPONSE_SCOPE].exchange.abort();
+  if (this.writableFinished) return;
+  for (let state = this[RESPONSE_SCOPE]; state !== undefined; state = state.outer) state.exchange.abort();
 }
 
-/** The scoped response's `end`: ends the request's run first, and with 'before-response' holds the end until its events are delivered. */
+/** The `end` of a response scoped on its own (the scope replaced its own `end`). */
 function endAfterRun(this: ScopedResponse, ...args: unknown[]): ServerResponse {
-  const state = this[RESPONSE_SCOPE];
-  if (state.ending) return state.end.apply(this, args);
+  return endScoped(this[RESPONSE_SCOPE] as ResponseScope<unknown>, this, args);
+}
+
+/** Ends the request's run first, and with 'before-response' holds the end until its events are delivered. */
+function endScoped(state: ResponseScope<unknown>, res: ServerResponse, args: unknown[]): ServerResponse {
+  if (state.ending) return state.end.apply(res, args);
   state.ending = true;
   const { exchange, settings, request } = state;
   const error = state.errorOf?.(request);
   if (error !== undefined) exchange.fail(error);
-  else exchange.finish(this.statusCode);
+  else exchange.finish(res.statusCode);
   if (settings.flush === 'before-response' && !exchange.nothingToFlush) {
     const flushed = exchange.flushed();
-    void flushed.then(() => state.end.apply(this, args));
+    void flushed.then(() => state.end.apply(res, args));
     settings.waitUntil?.(flushed, request);
-    return this;
+    return res;
   }
-  const result = state.end.apply(this, args);
+  const result = state.end.apply(res, args);
   settings.waitUntil?.(exchange.flushed(), request);
   return result;
+}
+
+/**
+ * Replaces `prototype.end`, once, with an `end` that ends the request's run of a scoped response first and
+ * leaves every other response alone (one WeakMap lookup).
+ */
+function sharedEndOn(prototype: { end: ResponseEnd }): { readonly original: ResponseEnd; readonly scoped: ResponseEnd } {
+  let shared = SHARED_ENDS.get(prototype);
+  if (shared === undefined) {
+    const original = prototype.end;
+    const scoped = function scopedEnd(this: ScopedResponse, ...args: unknown[]): ServerResponse {
+      const state = this[RESPONSE_SCOPE];
+      // A response not scoped, or whose run is already ending: reached again through a wrapper the scope's
+      // own `end` called (a middleware that captured this `end` and wrapped the response's own).
+      return state === undefined || state.ending ? original.apply(this, args) : endScoped(state, this, args);
+    };
+    shared = { original, scoped };
+    SHARED_ENDS.set(prototype, shared);
+    prototype.end = scoped;
+  }
+  return shared;
 }
 
 /**
@@ -475,6 +508,10 @@ function endAfterRun(this: ScopedResponse, ...args: unknown[]): ServerResponse {
  * (`res.end()`), with the error `errorOf(request)` then reports if any; with `'before-response'` the end is
  * held until the request's background events are delivered; a response closed before it finished (the client
  * went away) aborts the run.
+ *
+ * @param sharedPrototype - a prototype of the framework's responses (Express's `express.response`): its `end`
+ *   is replaced once for all of them instead of each response's own. Used only when `res` inherits its `end`
+ *   from there (no middleware wrapped the response's own `end`, no app overrides it in between).
  */
 export function scopeServerResponse<TRequest>(
   exchange: Exchange,
@@ -482,14 +519,29 @@ export function scopeServerResponse<TRequest>(
   request: TRequest,
   res: ServerResponse,
   errorOf?: (request: TRequest) => unknown,
+  sharedPrototype?: object,
 ): void {
-  const scoped = res as ScopedResponse;
-  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with `this` (the response) by endAfterRun
-  const end = res.end as (...args: unknown[]) => ServerResponse;
-  scoped[RESPONSE_SCOPE] = new ResponseScope<TRequest>(exchange, settings, request, end, errorOf) as ResponseScope<unknown>;
+  const scopedRes = res as ScopedResponse;
+  const outer = scopedRes[RESPONSE_SCOPE];
+  if (outer !== undefined) {
+    // Already in a request scope (two nested): this one ends first, then hands the end to the outer one.
+    const endOuter = function endOuterScope(this: ServerResponse, ...args: unknown[]): ServerResponse {
+      return endScoped(outer, this, args);
+    };
+    scopedRes[RESPONSE_SCOPE] = new ResponseScope<TRequest>(exchange, settings, request, endOuter, errorOf, outer) as ResponseScope<unknown>;
+    return;
+  }
+  const shared = sharedPrototype === undefined ? undefined : sharedEndOn(sharedPrototype as { end: ResponseEnd });
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- compared, then called with `this` (the response)
+  const current = res.end as ResponseEnd;
+  if (shared !== undefined && current === shared.scoped) {
+    scopedRes[RESPONSE_SCOPE] = new ResponseScope<TRequest>(exchange, settings, request, shared.original, errorOf, undefined) as ResponseScope<unknown>;
+  } else {
+    scopedRes[RESPONSE_SCOPE] = new ResponseScope<TRequest>(exchange, settings, request, current, errorOf, undefined) as ResponseScope<unknown>;
+    res.end = endAfterRun as ServerResponse['end'];
+  }
   // 'close' is emitted once per response: `on` spares the wrapper `once` allocates per request.
   res.on('close', onResponseClose);
-  res.end = endAfterRun as ServerResponse['end'];
 }
 
 /**
