@@ -48,6 +48,9 @@ export const asyncLocalStorageAvailable: boolean = probed !== undefined;
  */
 export const asyncResourceClass = (): typeof AsyncResource | undefined => undefined;
 
+/** Whether making an `AbortSignal` is cheap: not assumed here, so a signal that may never be read is made on first read. */
+export const cheapAbortSignals = false;
+
 /** Why there is no AsyncLocalStorage class, for error messages. */
 export const asyncLocalStorageMissing: string | undefined =
   probed === undefined

@@ -3,6 +3,7 @@ export {
   asyncLocalStorageAvailable,
   asyncLocalStorageClass,
   asyncResourceClass,
+  cheapAbortSignals,
   asyncLocalStorageMissing,
   delay,
   emitWarning,

@@ -5,7 +5,7 @@ import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler'
 import { ConfigError, describeValue } from '../errors';
 import type { LongTimeout } from '../internal/timers';
 import { lazySchema, nearestKey, parseOrThrow } from '../internal/validation';
-import { loadUuid } from '../platform';
+import { cheapAbortSignals, loadUuid } from '../platform';
 import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../callbacks/foreign-manager';
 import { rememberRemoteRun, type RemoteParent } from '../propagation/remote';
 import { onAbort } from './cancellation';
@@ -685,7 +685,10 @@ class DeferredSignalScope {
     self.callbacks = scope.callbacks;
     self.tags = scope.tags;
     self.metadata = scope.metadata;
-    Object.defineProperty(self, 'signal', DEFERRED_SIGNAL);
+    // Where signals are cheap (Node 22 and later) it is made now: a data property costs less than defining the
+    // getter. The run still does not watch it (watchedSignal), which is what spares a route that starts no run.
+    if (cheapAbortSignals) self.signal = make();
+    else Object.defineProperty(self, 'signal', DEFERRED_SIGNAL);
     self.configurable = scope.configurable;
     self.maxConcurrency = scope.maxConcurrency;
     self._parentRunId = scope._parentRunId;
@@ -708,11 +711,13 @@ class DeferredSignalScope {
 Object.setPrototypeOf(DeferredSignalScope.prototype, RunScope.prototype);
 
 /**
- * The scope of a run that has no signal, neither its own nor inherited, given one that `make` makes on first
- * read: by a run started inside it, `getCurrentConfig().signal`, a spread copy of the config. For a run that
- * must be cancellable but seldom is, such as a server request's: on Node 20 making an `AbortSignal` costs about
+ * The scope of a run that has no signal, neither its own nor inherited, given one that `make` makes: on first
+ * read (by a run started inside it, `getCurrentConfig().signal`, a spread copy of the config) where signals
+ * are costly, at once where they are cheap ({@link cheapAbortSignals}: Node 22 and later). For a run that must
+ * be cancellable but seldom is, such as a server request's: on Node 20 making an `AbortSignal` costs about
  * 5 µs (more than a whole nested invoke), and a request whose route starts no run never needs one. The run
- * itself does not watch that signal ({@link watchedSignal}): whoever aborts it also ends the run.
+ * itself does not watch that signal ({@link watchedSignal}), which spares it a listener and a race per run:
+ * whoever aborts it also ends the run.
  *
  * @param scope - the run's scope as {@link childScope} made it, not yet seen by anyone: it is copied.
  * @internal

@@ -1,5 +1,6 @@
 import { CallbackManager, getCurrentConfig, RunnableLambda } from '../../lib';
 import { NO_HANDLERS } from '../../lib/callbacks/dispatch';
+import { cheapAbortSignals } from '../../lib/platform';
 import { deferSignal, RunScope, watchedSignal } from '../../lib/runnables/config';
 
 function sampleScope(): RunScope {
@@ -38,20 +39,34 @@ describe('deferSignal (a run scope whose signal is made on first read)', () => {
     expect({ ...deferred }.signal).toBe(signal);
   });
 
-  it('makes the signal once, on first read, and the run does not watch it itself', () => {
+  it('makes the signal once, and the run does not watch it itself', () => {
     let made = 0;
     const deferred = deferSignal(sampleScope(), () => {
       made++;
       return new AbortController().signal;
     });
 
-    expect(made).toBe(0);
     expect(watchedSignal(deferred)).toBeUndefined();
-    expect(made).toBe(0);
     const first = deferred.signal;
     expect(first).toBeInstanceOf(AbortSignal);
     expect(deferred.signal).toBe(first);
     expect(made).toBe(1);
+  });
+
+  it(`makes it ${cheapAbortSignals ? 'at once where signals are cheap (Node 22 and later, as here)' : 'on first read where signals are costly (Node 20, as here)'}`, () => {
+    let made = 0;
+    const deferred = deferSignal(sampleScope(), () => {
+      made++;
+      return new AbortController().signal;
+    });
+    expect(made).toBe(cheapAbortSignals ? 1 : 0);
+    expect(Object.getOwnPropertyDescriptor(deferred, 'signal')?.get === undefined).toBe(cheapAbortSignals);
+    void deferred.signal;
+    expect(made).toBe(1);
+  });
+
+  it('takes signals as cheap exactly from Node 22', () => {
+    expect(cheapAbortSignals).toBe(Number(process.versions.node.split('.')[0]) >= 22);
   });
 
   it('gives runs started inside it the signal, so aborting it cancels them', async () => {
