@@ -41,7 +41,10 @@ export interface BenchSizes {
   readonly importRounds: number;
   /** The http scenario: autocannon load per variant, by time (or by request count in smoke mode). */
   readonly http: {
+    /** Rounds, each with fresh server processes. */
     readonly rounds: number;
+    /** Paired measurements per round: each variant of a pair loaded for `durationSeconds`, back to back. */
+    readonly windows: number;
     readonly connections: number;
     readonly durationSeconds: number;
     /** When set, each measurement sends this many requests instead of running for `durationSeconds`. */
@@ -61,7 +64,7 @@ const FULL: BenchSizes = {
   concurrent: { runs: 10_000, rounds: 3 },
   memory: { invokes: 1_000_000, warmup: 20_000 },
   importRounds: 15,
-  http: { rounds: 7, connections: 50, durationSeconds: 3, amount: undefined },
+  http: { rounds: 2, windows: 12, connections: 50, durationSeconds: 1, amount: undefined },
   viewer: { runs: 100_000, rounds: 3 },
 };
 
@@ -75,7 +78,7 @@ const SMOKE: BenchSizes = {
   concurrent: { runs: 100, rounds: 1 },
   memory: { invokes: 2_000, warmup: 200 },
   importRounds: 1,
-  http: { rounds: 1, connections: 5, durationSeconds: 1, amount: 50 },
+  http: { rounds: 1, windows: 1, connections: 5, durationSeconds: 1, amount: 50 },
   viewer: { runs: 1_000, rounds: 1 },
 };
 
