@@ -115,5 +115,8 @@ function openInBrowser(file: string, output: CliOutput): void {
   child.unref();
 }
 
-// Run when executed (the bin), not when imported (the specs).
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+// Run when executed (the bin: `npx callscope`, `node dist/cli.cjs`), not when imported (the specs): Node gives
+// the main module the id '.'. Read from `module` rather than `require.main`: a `require` here made the bundler
+// add its require shim to a chunk that every entry point then loaded at import (one more file to resolve, read
+// and compile).
+if (typeof module !== 'undefined' && module.id === '.') process.exitCode = main(process.argv.slice(2));
