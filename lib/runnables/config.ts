@@ -687,7 +687,8 @@ class DeferredSignalScope {
     self.metadata = scope.metadata;
     // Where signals are cheap (Node 22 and later) it is made now: a data property costs less than defining the
     // getter. The run still does not watch it (watchedSignal), which is what spares a route that starts no run.
-    if (cheapAbortSignals) self.signal = make();
+    const signal = cheapAbortSignals ? make() : undefined;
+    if (signal !== undefined) self.signal = signal;
     else Object.defineProperty(self, 'signal', DEFERRED_SIGNAL);
     self.configurable = scope.configurable;
     self.maxConcurrency = scope.maxConcurrency;
@@ -705,7 +706,8 @@ class DeferredSignalScope {
     self._source = scope._source;
     self._remote = scope._remote;
     self._release = scope._release;
-    self[DEFERRED] = make;
+    // Made already: the maker (and what it holds, such as a request's exchange) is let go.
+    self[DEFERRED] = signal ?? make;
   }
 }
 Object.setPrototypeOf(DeferredSignalScope.prototype, RunScope.prototype);

@@ -350,13 +350,30 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** The config of a request's run. @throws {@link ConfigError} when an option's function returns a bad value. */
+/** The name of a request's run. @throws {@link ConfigError} when the `runName` option returns a bad value. */
+function requestRunName<TRequest, TExtra extends unknown[]>(settings: ScopeSettings<TRequest, TExtra>, request: TRequest, facts: RequestFacts): string {
+  const runName = settings.runName === undefined ? `${facts.method} ${pathOf(facts.url)}` : settings.runName(request);
+  if (typeof runName !== 'string' || runName.length === 0) {
+    throw new ConfigError('runName', runName, `Expected the \`runName\` option to return a non-empty string, got ${describeValue(runName)}.`, {
+      code: 'INVALID_ARGUMENT',
+    });
+  }
+  return runName;
+}
+
+/**
+ * The config of a request's run, with only what the request has: `undefined` for a request with no handlers,
+ * tags, metadata or signal of its own (the run's name is the runnable's), so that such a run reads and checks
+ * no config at all.
+ *
+ * @throws {@link ConfigError} when an option's function returns a bad value.
+ */
 function requestConfig<TRequest, TExtra extends unknown[]>(
   settings: ScopeSettings<TRequest, TExtra>,
   request: TRequest,
   facts: RequestFacts,
   exchange: Exchange,
-): RunnableConfig & { runName: string } {
+): RunnableConfig | undefined {
   const handlers = settings.handlers === undefined ? [] : settings.handlers(request);
   if (!Array.isArray(handlers)) {
     throw new ConfigError('handlers', handlers, `Expected the \`handlers\` option to return an array of handlers, got ${describeValue(handlers)}.`, {
@@ -369,24 +386,21 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
       code: 'INVALID_ARGUMENT',
     });
   }
-  const runName = settings.runName === undefined ? `${facts.method} ${pathOf(facts.url)}` : settings.runName(request);
-  if (typeof runName !== 'string' || runName.length === 0) {
-    throw new ConfigError('runName', runName, `Expected the \`runName\` option to return a non-empty string, got ${describeValue(runName)}.`, {
-      code: 'INVALID_ARGUMENT',
-    });
-  }
-  let callbacks: readonly CallbackHandlerLike[] | CallbackManager = handlers as readonly CallbackHandlerLike[];
+  let callbacks: readonly CallbackHandlerLike[] | CallbackManager | undefined = handlers.length === 0 ? undefined : (handlers as readonly CallbackHandlerLike[]);
   let tags = settings.tags;
   if (settings.propagate) {
-    const extracted = extractRunContext(facts.headers, { handlers: callbacks });
+    const extracted = extractRunContext(facts.headers, { handlers: callbacks ?? [] });
     callbacks = extracted.callbacks;
     if (extracted.tags !== undefined) tags = [...new Set([...extracted.tags, ...(tags ?? [])])];
     if (extracted.metadata !== undefined) metadata = { ...extracted.metadata, ...metadata };
   }
-  const config: RunnableConfig & { runName: string } = { callbacks, runName };
   // The request's signal is made when first read (see Exchange), unless the run needs it from its start: to
   // combine with a signal it inherits (a server started inside a run), or because the client is gone already.
-  if (exchange.aborted || inheritedScope(undefined)?.signal !== undefined) config.signal = exchange.signal;
+  const signal = exchange.aborted || inheritedScope(undefined)?.signal !== undefined ? exchange.signal : undefined;
+  if (callbacks === undefined && tags === undefined && metadata === undefined && signal === undefined) return undefined;
+  const config: RunnableConfig = {};
+  if (callbacks !== undefined) config.callbacks = callbacks;
+  if (signal !== undefined) config.signal = signal;
   if (tags !== undefined) config.tags = tags;
   if (metadata !== undefined) config.metadata = metadata;
   return config;
@@ -408,16 +422,13 @@ export function startRequestRun<TRequest, TExtra extends unknown[]>(
   onUnstarted: (error: unknown) => void,
 ): void {
   exchange.body = body;
+  const runName = requestRunName(settings, request, facts);
   const config = requestConfig(settings, request, facts, exchange);
-  exchange.runName = config.runName;
-  const runnable = new RequestRunnable(config.runName, exchange);
+  exchange.runName = runName;
+  const runnable = new RequestRunnable(runName, exchange);
   const input: RequestRunInput = { method: facts.method, url: facts.url };
-  // A config that only names the run (no handlers, tags, metadata or signal of its own) is left out: the
-  // runnable carries the name, and the run skips reading and checking a config.
-  const onlyNamed =
-    Array.isArray(config.callbacks) && config.callbacks.length === 0 && config.tags === undefined && config.metadata === undefined && config.signal === undefined;
-  const run = (): Promise<RequestRunOutput> => runnable.invoke(input, onlyNamed ? undefined : config);
-  const invoked = settings.propagate ? withRemoteSpan(facts.headers, config.callbacks, run) : run();
+  const run = (): Promise<RequestRunOutput> => runnable.invoke(input, config);
+  const invoked = settings.propagate ? withRemoteSpan(facts.headers, config?.callbacks, run) : run();
   exchange.ended = invoked.then(noop, (error: unknown) => {
     if (!exchange.entered) onUnstarted(error);
   });
@@ -431,7 +442,7 @@ const RESPONSE_SCOPE = Symbol('callscope.responseScope');
 
 type ScopedResponse = ServerResponse & { [RESPONSE_SCOPE]?: ResponseScope<unknown> };
 
-/** Prototypes whose `end` the scope replaced (see {@link scopeServerResponse}): the `end` each had before. */
+/** Prototypes whose `end` the scope replaced (see {@link scopeServerResponse}): the `end` each had before, and the one put there. */
 const SHARED_ENDS = new WeakMap<object, { readonly original: ResponseEnd; readonly scoped: ResponseEnd }>();
 
 type ResponseEnd = (this: ServerResponse, ...args: unknown[]) => ServerResponse;
@@ -524,25 +535,24 @@ export function scopeServerResponse<TRequest>(
 ): void {
   const scopedRes = res as ScopedResponse;
   const outer = scopedRes[RESPONSE_SCOPE];
+  // What ends the response once this scope's run has ended: the outer scope (two request scopes nested), the
+  // `end` the shared one replaced, or the response's own `end` before this scope replaced it.
+  let end: ResponseEnd;
   if (outer !== undefined) {
-    // Already in a request scope (two nested): this one ends first, then hands the end to the outer one.
-    const endOuter = function endOuterScope(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    end = function endOuterScope(this: ServerResponse, ...args: unknown[]): ServerResponse {
       return endScoped(outer, this, args);
     };
-    scopedRes[RESPONSE_SCOPE] = new ResponseScope<TRequest>(exchange, settings, request, endOuter, errorOf, outer) as ResponseScope<unknown>;
-    return;
-  }
-  const shared = sharedPrototype === undefined ? undefined : sharedEndOn(sharedPrototype as { end: ResponseEnd });
-  // eslint-disable-next-line @typescript-eslint/unbound-method -- compared, then called with `this` (the response)
-  const current = res.end as ResponseEnd;
-  if (shared !== undefined && current === shared.scoped) {
-    scopedRes[RESPONSE_SCOPE] = new ResponseScope<TRequest>(exchange, settings, request, shared.original, errorOf, undefined) as ResponseScope<unknown>;
   } else {
-    scopedRes[RESPONSE_SCOPE] = new ResponseScope<TRequest>(exchange, settings, request, current, errorOf, undefined) as ResponseScope<unknown>;
-    res.end = endAfterRun as ServerResponse['end'];
+    const shared = sharedPrototype === undefined ? undefined : sharedEndOn(sharedPrototype as { end: ResponseEnd });
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- compared, then called with `this` (the response)
+    end = res.end as ResponseEnd;
+    if (shared !== undefined && end === shared.scoped) end = shared.original;
+    else res.end = endAfterRun as ServerResponse['end'];
   }
-  // 'close' is emitted once per response: `on` spares the wrapper `once` allocates per request.
-  res.on('close', onResponseClose);
+  scopedRes[RESPONSE_SCOPE] = new ResponseScope<TRequest>(exchange, settings, request, end, errorOf, outer) as ResponseScope<unknown>;
+  // The outer scope listens already. 'close' is emitted once per response: `on` spares the wrapper `once`
+  // allocates per request.
+  if (outer === undefined) res.on('close', onResponseClose);
 }
 
 /**
