@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, type RunScopeOptions } from '../http/internal';
+import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, type FlushMode, type RunScopeOptions } from '../http/internal';
 
 /** Options of {@link runScope}: the request scope's options, given Express's `Request`. */
 export type ExpressRunScopeOptions = RunScopeOptions<Request>;
@@ -14,6 +14,28 @@ function routeError(req: Request): unknown {
   const seen = (req as unknown as Record<symbol, unknown>)[ROUTER_ERRORS];
   if (!(seen instanceof Set) || seen.size === 0) return undefined;
   return (seen as Set<unknown>).values().next().value;
+}
+
+/** One request through {@link runScope}: the exchange holds Express's `next`, so a request makes no function of its own. */
+class MiddlewareExchange extends Exchange {
+  constructor(
+    flush: FlushMode,
+    private next: NextFunction | undefined,
+  ) {
+    super(flush);
+  }
+
+  /** Continues Express's routing inside the run (every later middleware, route and error handler), once. */
+  protected override runBody(): void {
+    const next = this.next as NextFunction;
+    this.next = undefined;
+    next();
+  }
+
+  /** The run ended before the routing could go on: Express's error handling gets the error, unless the client left. */
+  protected override unstarted(error: unknown): void {
+    if (!this.aborted) (this.next as NextFunction)(error);
+  }
 }
 
 /**
@@ -40,20 +62,11 @@ function routeError(req: Request): unknown {
 export function runScope(options?: ExpressRunScopeOptions): RequestHandler {
   const settings = parseScopeOptions<Request, []>(options, 'runScope()');
   return function callscopeRunScope(req: Request, res: Response, next: NextFunction): void {
-    const exchange = new Exchange(settings.flush);
+    const exchange = new MiddlewareExchange(settings.flush, next);
     // Every Express response inherits `end` from `express.response`: replaced there once, not per response.
     scopeServerResponse(exchange, settings, req, res, routeError, express.response);
     try {
-      startRequestRun(
-        exchange,
-        settings,
-        req,
-        { method: req.method, url: req.originalUrl, headers: req.headers },
-        () => next(),
-        (error) => {
-          if (!exchange.aborted) next(error);
-        },
-      );
+      startRequestRun(exchange, settings, req, { method: req.method, url: req.originalUrl, headers: req.headers });
     } catch (error) {
       next(error);
     }

@@ -1,10 +1,78 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../index';
 import { describeValue } from '../internal/for-integrations';
-import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, type RunScopeOptions } from './internal/scope';
+import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, type FlushMode, type RunScopeOptions } from './internal/scope';
+
+function noop(): void {}
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/**
+ * One request of a listener wrapped by {@link withRunScope}: the exchange holds the listener's call and the
+ * promise the wrapped listener returns, so a request makes no function of its own.
+ */
+class ListenerExchange extends Exchange {
+  /** The exchange whose promise is being made (see {@link ListenerExchange.captureDone}). */
+  static promising: ListenerExchange | undefined = undefined;
+
+  private resolveDone: () => void = noop;
+  private rejectDone: (error: unknown) => void = noop;
+
+  constructor(
+    flush: FlushMode,
+    private listener: ((req: IncomingMessage, res: ServerResponse) => unknown) | undefined,
+    private readonly thisArg: unknown,
+    private req: IncomingMessage | undefined,
+    private res: ServerResponse | undefined,
+  ) {
+    super(flush);
+  }
+
+  /** The executor of the wrapped listener's promise: shared, so no function is made per request. */
+  static captureDone(this: void, resolve: () => void, reject: (error: unknown) => void): void {
+    const exchange = ListenerExchange.promising as ListenerExchange;
+    exchange.resolveDone = resolve;
+    exchange.rejectDone = reject;
+  }
+
+  /** Calls the listener inside the run, then lets go of it, the request and the response. */
+  protected override runBody(): void {
+    const { listener, req, res } = this;
+    this.listener = undefined;
+    this.req = undefined;
+    this.res = undefined;
+    let result: unknown;
+    try {
+      result = (listener as (req: IncomingMessage, res: ServerResponse) => unknown).call(this.thisArg, req as IncomingMessage, res as ServerResponse);
+    } catch (error) {
+      this.failed(error);
+      return;
+    }
+    if (isPromiseLike(result)) {
+      result.then(
+        () => this.resolveDone(),
+        (error: unknown) => this.failed(error),
+      );
+    } else this.resolveDone();
+  }
+
+  /** The client went away before the listener started: nothing to report to anyone. */
+  protected override unstarted(error: unknown): void {
+    if (this.aborted) this.resolveDone();
+    else this.rejectDone(error);
+  }
+
+  /** The request's run could not be started: the wrapped listener's promise rejects with `error`. */
+  refuse(error: unknown): void {
+    this.rejectDone(error);
+  }
+
+  private failed(error: unknown): void {
+    this.fail(error);
+    this.rejectDone(error);
+  }
 }
 
 /**
@@ -38,33 +106,17 @@ export function withRunScope<TRequest extends IncomingMessage = IncomingMessage,
   }
   const settings = parseScopeOptions<TRequest, []>(options, 'withRunScope()');
   return function scopedListener(this: unknown, req: TRequest, res: TResponse): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const exchange = new Exchange(settings.flush);
-      const fail = (error: unknown): void => {
-        exchange.fail(error);
-        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the listener's own error, unchanged
-        reject(error);
-      };
-      scopeServerResponse(exchange, settings, req, res);
-      startRequestRun(
-        exchange,
-        settings,
-        req,
-        { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers },
-        () => {
-          let result: unknown;
-          try {
-            result = listener.call(this, req, res);
-          } catch (error) {
-            fail(error);
-            return;
-          }
-          if (isPromiseLike(result)) result.then(() => resolve(), fail);
-          else resolve();
-        },
-        // The client went away before the listener started: nothing to report to anyone.
-        (error) => (exchange.aborted ? resolve() : reject(error as Error)),
-      );
-    });
+    const exchange = new ListenerExchange(settings.flush, listener as (req: IncomingMessage, res: ServerResponse) => unknown, this, req, res);
+    ListenerExchange.promising = exchange;
+    const done = new Promise<void>(ListenerExchange.captureDone);
+    ListenerExchange.promising = undefined;
+    scopeServerResponse(exchange, settings, req, res);
+    try {
+      startRequestRun(exchange, settings, req, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers });
+    } catch (error) {
+      // An option's function failed (or returned a bad value): the returned promise rejects with it.
+      exchange.refuse(error);
+    }
+    return done;
   };
 }

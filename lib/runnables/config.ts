@@ -5,7 +5,7 @@ import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler'
 import { ConfigError, describeValue } from '../errors';
 import type { LongTimeout } from '../internal/timers';
 import { lazySchema, nearestKey, parseOrThrow } from '../internal/validation';
-import { cheapAbortSignals, loadUuid } from '../platform';
+import { loadUuid } from '../platform';
 import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../callbacks/foreign-manager';
 import { rememberRemoteRun, type RemoteParent } from '../propagation/remote';
 import { onAbort } from './cancellation';
@@ -102,6 +102,11 @@ export class RunScope implements RunnableConfig {
    * to the run by {@link childScope}.
    */
   _release: (() => void) | undefined = undefined;
+  /**
+   * @internal Set on the scope of a run whose `signal` its target made (see {@link deferSignal}): the run does
+   * not watch that signal itself ({@link watchedSignal}); whoever aborts it also ends the run.
+   */
+  _signalUnwatched = false;
 }
 
 /**
@@ -685,11 +690,7 @@ class DeferredSignalScope {
     self.callbacks = scope.callbacks;
     self.tags = scope.tags;
     self.metadata = scope.metadata;
-    // Where signals are cheap (Node 22 and later) it is made now: a data property costs less than defining the
-    // getter. The run still does not watch it (watchedSignal), which is what spares a route that starts no run.
-    const signal = cheapAbortSignals ? make() : undefined;
-    if (signal !== undefined) self.signal = signal;
-    else Object.defineProperty(self, 'signal', DEFERRED_SIGNAL);
+    Object.defineProperty(self, 'signal', DEFERRED_SIGNAL);
     self.configurable = scope.configurable;
     self.maxConcurrency = scope.maxConcurrency;
     self._parentRunId = scope._parentRunId;
@@ -706,20 +707,21 @@ class DeferredSignalScope {
     self._source = scope._source;
     self._remote = scope._remote;
     self._release = scope._release;
-    // Made already: the maker (and what it holds, such as a request's exchange) is let go.
-    self[DEFERRED] = signal ?? make;
+    self._signalUnwatched = true;
+    self[DEFERRED] = make;
   }
 }
 Object.setPrototypeOf(DeferredSignalScope.prototype, RunScope.prototype);
 
 /**
- * The scope of a run that has no signal, neither its own nor inherited, given one that `make` makes: on first
- * read (by a run started inside it, `getCurrentConfig().signal`, a spread copy of the config) where signals
- * are costly, at once where they are cheap ({@link cheapAbortSignals}: Node 22 and later). For a run that must
- * be cancellable but seldom is, such as a server request's: on Node 20 making an `AbortSignal` costs about
- * 5 µs (more than a whole nested invoke), and a request whose route starts no run never needs one. The run
- * itself does not watch that signal ({@link watchedSignal}), which spares it a listener and a race per run:
- * whoever aborts it also ends the run.
+ * The scope of a run that has no signal, neither its own nor inherited, given one that `make` makes on first
+ * read (by a run started inside it, `getCurrentConfig().signal`, a spread copy of the config). For a run that
+ * must be cancellable but seldom is, such as a server request's, where signals are costly: on Node 20 making
+ * an `AbortSignal` costs about 5 µs (more than a whole nested invoke), and a request whose route starts no run
+ * never needs one. Where they are cheap ({@link cheapAbortSignals}: Node 22 and later) the run makes it at
+ * once instead ({@link unwatchedSignal}): a data property costs less than defining the getter. Either way the
+ * run itself does not watch that signal ({@link watchedSignal}), which spares it a listener and a race per
+ * run: whoever aborts it also ends the run.
  *
  * @param scope - the run's scope as {@link childScope} made it, not yet seen by anyone: it is copied.
  * @internal
@@ -728,7 +730,19 @@ export function deferSignal(scope: RunScope, make: () => AbortSignal): RunScope 
   return new DeferredSignalScope(scope, make) as unknown as RunScope;
 }
 
-/** The signal a run watches itself: none for a scope from {@link deferSignal}, whose signal may not exist yet. */
+/**
+ * A run's scope whose signal its target made at once, where signals are cheap ({@link cheapAbortSignals}):
+ * like {@link deferSignal}, the run does not watch it. `scope` is the run's scope as {@link childScope} made
+ * it with that signal, not yet seen by anyone: it is marked, not copied.
+ *
+ * @internal
+ */
+export function unwatchedSignal(scope: RunScope): RunScope {
+  scope._signalUnwatched = true;
+  return scope;
+}
+
+/** The signal a run watches itself: none for a scope whose signal its target made (see {@link deferSignal}). */
 export function watchedSignal(scope: RunScope): AbortSignal | undefined {
-  return (scope as object) instanceof DeferredSignalScope ? undefined : scope.signal;
+  return scope._signalUnwatched ? undefined : scope.signal;
 }

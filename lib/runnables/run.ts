@@ -6,13 +6,14 @@ import type { CallbackHandler } from '../callbacks/handler';
 import { AbortError } from '../errors';
 import { abortErrorFor, onAbort, raceAbort, startDeadline } from './cancellation';
 import { newRunId } from '../internal/run-id';
+import { cheapAbortSignals } from '../platform';
 import { clearLongTimeout } from '../internal/timers';
 import { currentBackend } from '../settings';
 import { combineChunks } from './combine';
 import { findTap } from '../events/tap';
 import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks, type LostCallStyle } from './lost-callbacks';
-import { childScope, deferSignal, linkSignals, mergeScope, normalizeConfig, RunScope, watchedSignal, type NormalizedConfig, type RunnableConfig } from './config';
+import { childScope, deferSignal, linkSignals, mergeScope, normalizeConfig, RunScope, unwatchedSignal, watchedSignal, type NormalizedConfig, type RunnableConfig } from './config';
 
 /**
  * What the run machinery needs from a runnable: its body and how it reports its run to handlers. Chains,
@@ -30,10 +31,11 @@ export interface RunTarget<TInput, TOutput> {
   /** How calls of this target are made, for the fix the lost-callback diagnostics name. @default 'runnable' */
   readonly _callStyle?: LostCallStyle;
   /**
-   * Makes the signal of this target's runs when they have none (neither their own nor inherited), on first
-   * read (see {@link deferSignal}); whoever aborts it also ends the run. A server request's run sets it.
+   * Makes the signal of this target's runs when they have none (neither their own nor inherited): at once where
+   * signals are cheap, else on first read (see {@link deferSignal}); the run does not watch it, whoever aborts
+   * it also ends the run. A server request's run has it. A method, called on the target.
    */
-  readonly _deferredSignal?: (() => AbortSignal) | undefined;
+  _deferredSignal?(): AbortSignal;
 }
 
 /**
@@ -114,8 +116,11 @@ export function openScope<TInput, TOutput>(
   const own = listeners === undefined ? undefined : listeners.map((set) => listenerHandler(set, runId, parent?._rootRunId ?? parentRunId ?? runId));
   if (parentRunId === undefined && startedInBackgroundCall(inherited)) exemptRoot(runId);
   if (timeout === undefined) {
-    const scope = childScope(parent, runId, runName, owner, parent?.signal, undefined, undefined, own);
-    return scope.signal === undefined && target._deferredSignal !== undefined ? deferSignal(scope, target._deferredSignal) : scope;
+    const inheritedSignal = parent?.signal;
+    if (inheritedSignal !== undefined || target._deferredSignal === undefined) return childScope(parent, runId, runName, owner, inheritedSignal, undefined, undefined, own);
+    // A signal of the target's own making (a server request's): the run does not watch it.
+    if (cheapAbortSignals) return unwatchedSignal(childScope(parent, runId, runName, owner, target._deferredSignal(), undefined, undefined, own));
+    return deferSignal(childScope(parent, runId, runName, owner, undefined, undefined, undefined, own), () => (target as Required<RunTarget<TInput, TOutput>>)._deferredSignal());
   }
   const deadline = startDeadline(runName, timeout);
   const linked = linkSignals(parent?.signal, deadline.signal);

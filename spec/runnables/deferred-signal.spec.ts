@@ -2,6 +2,7 @@ import { CallbackManager, getCurrentConfig, RunnableLambda } from '../../lib';
 import { NO_HANDLERS } from '../../lib/callbacks/dispatch';
 import { cheapAbortSignals } from '../../lib/platform';
 import { deferSignal, RunScope, watchedSignal } from '../../lib/runnables/config';
+import { openScope, type RunTarget } from '../../lib/runnables/run';
 
 function sampleScope(): RunScope {
   const owner = new RunScope(new CallbackManager(NO_HANDLERS, { parentRunId: 'parent' }), [], {}, undefined, undefined, undefined);
@@ -32,9 +33,12 @@ describe('deferSignal (a run scope whose signal is made on first read)', () => {
     expect(deferred).toBeInstanceOf(RunScope);
     expect(Object.keys(deferred)).toEqual(Object.keys(scope));
     for (const key of Object.keys(scope)) {
-      if (key === 'signal') continue;
+      if (key === 'signal' || key === '_signalUnwatched') continue;
       expect((deferred as unknown as Record<string, unknown>)[key]).toBe((scope as unknown as Record<string, unknown>)[key]);
     }
+    // The one field that differs: the run does not watch a signal its target makes.
+    expect(scope._signalUnwatched).toBe(false);
+    expect(deferred._signalUnwatched).toBe(true);
     expect(Object.getOwnPropertyDescriptor(deferred, 'signal')).toMatchObject({ enumerable: true });
     expect({ ...deferred }.signal).toBe(signal);
   });
@@ -53,16 +57,62 @@ describe('deferSignal (a run scope whose signal is made on first read)', () => {
     expect(made).toBe(1);
   });
 
-  it(`makes it ${cheapAbortSignals ? 'at once where signals are cheap (Node 22 and later, as here)' : 'on first read where signals are costly (Node 20, as here)'}`, () => {
+  it('makes it on first read, not before', () => {
     let made = 0;
     const deferred = deferSignal(sampleScope(), () => {
       made++;
       return new AbortController().signal;
     });
-    expect(made).toBe(cheapAbortSignals ? 1 : 0);
-    expect(Object.getOwnPropertyDescriptor(deferred, 'signal')?.get === undefined).toBe(cheapAbortSignals);
+    expect(made).toBe(0);
+    expect(Object.getOwnPropertyDescriptor(deferred, 'signal')?.get).toBeInstanceOf(Function);
     void deferred.signal;
     expect(made).toBe(1);
+  });
+
+  it(`is what a run whose target makes its signal gets ${cheapAbortSignals ? 'only where signals are costly: here (Node 22 and later) the signal is made at once' : 'where signals are costly (Node 20, as here)'}, and the run does not watch it either way`, () => {
+    let made = 0;
+    const target = {
+      name: 'request',
+      boundConfig: undefined,
+      _emitStart: () => undefined,
+      _emitEnd: () => undefined,
+      _emitError: () => undefined,
+      _invoke: () => undefined,
+      _deferredSignal(): AbortSignal {
+        made++;
+        return new AbortController().signal;
+      },
+    };
+    const scope = openScope(target as unknown as RunTarget<unknown, unknown>, undefined, undefined);
+
+    expect(made).toBe(cheapAbortSignals ? 1 : 0);
+    expect(Object.getOwnPropertyDescriptor(scope, 'signal')?.get === undefined).toBe(cheapAbortSignals);
+    expect(watchedSignal(scope)).toBeUndefined();
+    expect(scope.signal).toBeInstanceOf(AbortSignal);
+    expect(scope.signal).toBe(scope.signal);
+    expect(made).toBe(1);
+  });
+
+  it('leaves a run that inherits a signal watching the inherited one, without making its own', () => {
+    let made = 0;
+    const target = {
+      name: 'request',
+      boundConfig: undefined,
+      _emitStart: () => undefined,
+      _emitEnd: () => undefined,
+      _emitError: () => undefined,
+      _invoke: () => undefined,
+      _deferredSignal(): AbortSignal {
+        made++;
+        return new AbortController().signal;
+      },
+    };
+    const inherited = new AbortController().signal;
+    const scope = openScope(target as unknown as RunTarget<unknown, unknown>, { signal: inherited }, undefined);
+
+    expect(made).toBe(0);
+    expect(scope.signal).toBe(inherited);
+    expect(watchedSignal(scope)).toBe(inherited);
   });
 
   it('takes signals as cheap exactly from Node 22', () => {

@@ -161,16 +161,21 @@ export function clientGone(): Error {
 }
 
 /**
- * One request's root run. Its body calls the adapter's continuation (the route, `next()`, a hook's `done()`)
- * inside the run's context, then stays open until the adapter says how the request ended: `finish(status)`,
- * `fail(error)`, or `abort()` when the client went away.
+ * One request's root run, and the runnable of that run: a `chain` run whose body is the adapter's
+ * continuation (the route, `next()`, a hook's `done()`), called inside the run's context, possibly before
+ * {@link startRequestRun} returns. The run then stays open until the adapter says how the request ended:
+ * `finish(status)`, `fail(error)`, or `abort()` when the client went away.
+ *
+ * Adapters either pass the continuation as a function (`body`) or subclass this and override
+ * {@link Exchange.runBody} and {@link Exchange.unstarted}, which spares the functions made per request: one
+ * object per request is the runnable, the run's outcome and the adapter's state.
  *
  * On Node 20 the request's `AbortSignal` is made only when something reads it (a run started in the route,
  * `getCurrentConfig().signal`): making one costs about 5 µs there, which for a route that starts no run was
  * most of the scope's cost (from Node 22 it costs tens of nanoseconds, and is made with the run's scope; see
  * `deferSignal`). Either way the request run does not subscribe to it: `abort()` ends the run itself.
  */
-export class Exchange {
+export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOutput> {
   /** The exchange whose outcome promise is being made (see {@link Exchange.captureOutcome}). */
   private static capturing: Exchange | undefined = undefined;
 
@@ -188,8 +193,6 @@ export class Exchange {
   private controller: AbortController | undefined = undefined;
   /** Set by `abort()`: why the request's signal aborts (it may not exist yet). */
   private abortReason: Error | undefined = undefined;
-  /** The request run's name, for its `AbortError`; set by {@link startRequestRun}. */
-  runName = 'request';
   /** Whether the request run itself reports to any handler (known once its body has started). */
   private observed = true;
   // The body's promise is made only once the body has returned with the outcome still open: most routes
@@ -200,17 +203,60 @@ export class Exchange {
   /** How the request ended when it ended before the body's promise was made: `{ status }`, or failed. */
   private output: RequestRunOutput | undefined = undefined;
   private failure: unknown = undefined;
+  /** The request line, for the run's input (made only when a handler sees the start event). */
+  private method = '';
+  private url = '';
 
-  /** The adapter's continuation, set by {@link startRequestRun}. */
+  /** The adapter's continuation, when it passes one rather than overriding {@link Exchange.runBody}. */
   body: () => void = noop;
+  /** Told when the run ended before its body could start, unless {@link Exchange.unstarted} is overridden. */
+  onUnstarted: (error: unknown) => void = noop;
 
-  constructor(private readonly flushMode: FlushMode) {}
+  constructor(private readonly flushMode: FlushMode) {
+    super('request');
+  }
 
   /** The executor of the body's promise: shared, so no function is made per request. */
   private static captureOutcome(this: void, resolve: (output: RequestRunOutput) => void, reject: (error: unknown) => void): void {
     const exchange = Exchange.capturing as Exchange;
     exchange.resolveOutcome = resolve;
     exchange.rejectOutcome = reject;
+  }
+
+  /**
+   * The adapter's continuation, called once, inside the run. By default it calls (and lets go of) `body`.
+   * Subclasses that override it should let go of what they hold too: the run's context, which reaches this
+   * exchange through the scope's deferred signal on Node 20, stays alive after the request in whatever
+   * captured it, such as the connection's keep-alive timer (re-armed in `res.end()`, inside the run), until
+   * that connection's next request. Holding the continuation, every open connection kept its last request
+   * alive through minor GCs.
+   */
+  protected runBody(): void {
+    const body = this.body;
+    this.body = noop;
+    body();
+  }
+
+  /**
+   * The run ended before its body could start (a `raiseError` handler failing the start event, or the client
+   * gone already), with `error`: the adapter passes it on to the framework. By default, `onUnstarted`.
+   */
+  protected unstarted(error: unknown): void {
+    this.onUnstarted(error);
+  }
+
+  /** Sets the run's name and request line; called once, by {@link startRequestRun}. */
+  describe(runName: string, method: string, url: string): void {
+    this.name = runName;
+    this.method = method;
+    this.url = url;
+  }
+
+  /** Watches the run's promise: records its end, and tells the adapter when the run ended before its body. */
+  watch(invoked: Promise<RequestRunOutput>): void {
+    this.ended = invoked.then(noop, (error: unknown) => {
+      if (!this.entered) this.unstarted(error);
+    });
   }
 
   /** The request's signal, made on first read; aborted when the client goes away before the response ends. */
@@ -227,23 +273,29 @@ export class Exchange {
     return this.abortReason !== undefined;
   }
 
+  /** The request's signal, for the run's scope (see `deferSignal`). */
+  _deferredSignal(): AbortSignal {
+    return this.signal;
+  }
+
+  /** The start event is the first moment the run's id is known (handlers see it before the body starts). */
+  override _emitStart(scope: RunScope, _input: RequestRunInput | undefined): Promise<void> | undefined {
+    this.runId = scope.callbacks.parentRunId;
+    return super._emitStart(scope, { method: this.method, url: this.url });
+  }
+
   /** The run's body: starts the route in the run's context (`scope`, the run's own). */
-  enter(scope: RunScope): Promise<RequestRunOutput> {
+  override _invoke(_input: RequestRunInput | undefined, config: RunnableConfig): Promise<RequestRunOutput> {
+    // The body always receives the run's own scope (see executeRun).
+    const scope = config as RunScope;
     if (this.abortReason !== undefined) {
       // The client went away while a start handler ran: nothing starts under an aborted run.
-      return Promise.reject(new AbortError(this.runName, this.abortReason));
+      return Promise.reject(new AbortError(this.name, this.abortReason));
     }
     this.entered = true;
     this.runId = scope.callbacks.parentRunId;
     this.observed = scope.callbacks.handlerSet.handlers.length > 0;
-    // Let go of the continuation (it holds the request, the response, Express's `next`): the run's context,
-    // which reaches this exchange through the scope's deferred signal, stays alive after the request in
-    // whatever captured it, such as the connection's keep-alive timer (re-armed in `res.end()`, inside the
-    // run), until that connection's next request. With the continuation, every open connection kept its last
-    // request alive through minor GCs.
-    const body = this.body;
-    this.body = noop;
-    body();
+    this.runBody();
     if (this.settled) {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the route's own error, unchanged
       return this.output !== undefined ? Promise.resolve(this.output) : Promise.reject(this.failure);
@@ -279,8 +331,8 @@ export class Exchange {
     // Runs below see the signal abort (and end first: they subscribed to it); the request run itself ends
     // with the same error raceAbort would give it, whether or not it watches the signal.
     this.controller?.abort(reason);
-    // Before the body's promise exists, enter() (if the body has not started) or the settled state does it.
-    const error = new AbortError(this.runName, reason);
+    // Before the body's promise exists, _invoke() (if the body has not started) or the settled state does it.
+    const error = new AbortError(this.name, reason);
     if (this.rejectOutcome !== undefined) this.rejectOutcome(error);
     else this.failure = error;
   }
@@ -304,40 +356,6 @@ export class Exchange {
     if (this.flushMode === 'none') return this.ended;
     // A run that never started sent no event: nothing of its own to deliver.
     return this.ended.then(() => (this.runId === undefined ? undefined : flushCallbacks(this.runId)));
-  }
-}
-
-function signalOf(this: Exchange): AbortSignal {
-  return this.signal;
-}
-
-/** The runnable of one request's root run: a `chain` run whose body is the route. */
-class RequestRunnable extends Runnable<RequestRunInput, RequestRunOutput> {
-  constructor(
-    name: string,
-    private readonly exchange: Exchange,
-  ) {
-    super(name);
-  }
-
-  /**
-   * The request's signal, made when first read (see {@link Exchange}); read once per run, by openScope. A
-   * getter with a bound function rather than an arrow function made in the constructor: with that, V8 (Node
-   * 24) kept finished requests alive through minor GCs, and the young generation grew to 64 MB.
-   */
-  get _deferredSignal(): () => AbortSignal {
-    return signalOf.bind(this.exchange);
-  }
-
-  /** The start event is the first moment the run's id is known (handlers see it before the body starts). */
-  override _emitStart(scope: RunScope, input: RequestRunInput | undefined): Promise<void> | undefined {
-    this.exchange.runId = scope.callbacks.parentRunId;
-    return super._emitStart(scope, input);
-  }
-
-  override _invoke(_input: RequestRunInput, scope: RunnableConfig): Promise<RequestRunOutput> {
-    // The body always receives the run's own scope (see executeRun).
-    return this.exchange.enter(scope as RunScope);
   }
 }
 
@@ -407,9 +425,11 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
 }
 
 /**
- * Starts the root run of one request. `body` runs inside the run (in its context), possibly before this
- * returns; `onUnstarted` is told when the run ended before its body could start (a `raiseError` handler
- * failing the start event, or the client gone already), so the adapter can pass the error on to the framework.
+ * Starts the root run of one request. The exchange's continuation (`body`, when given, else its own
+ * {@link Exchange.runBody}) runs inside the run (in its context), possibly before this returns; `onUnstarted`
+ * (else {@link Exchange.unstarted}) is told when the run ended before its body could start (a `raiseError`
+ * handler failing the start event, or the client gone already), so the adapter can pass the error on to the
+ * framework.
  *
  * @throws {@link ConfigError} when an option's function returns a bad value, or whatever it throws.
  */
@@ -418,20 +438,14 @@ export function startRequestRun<TRequest, TExtra extends unknown[]>(
   settings: ScopeSettings<TRequest, TExtra>,
   request: TRequest,
   facts: RequestFacts,
-  body: () => void,
-  onUnstarted: (error: unknown) => void,
+  body?: () => void,
+  onUnstarted?: (error: unknown) => void,
 ): void {
-  exchange.body = body;
-  const runName = requestRunName(settings, request, facts);
+  if (body !== undefined) exchange.body = body;
+  if (onUnstarted !== undefined) exchange.onUnstarted = onUnstarted;
+  exchange.describe(requestRunName(settings, request, facts), facts.method, facts.url);
   const config = requestConfig(settings, request, facts, exchange);
-  exchange.runName = runName;
-  const runnable = new RequestRunnable(runName, exchange);
-  const input: RequestRunInput = { method: facts.method, url: facts.url };
-  const run = (): Promise<RequestRunOutput> => runnable.invoke(input, config);
-  const invoked = settings.propagate ? withRemoteSpan(facts.headers, config?.callbacks, run) : run();
-  exchange.ended = invoked.then(noop, (error: unknown) => {
-    if (!exchange.entered) onUnstarted(error);
-  });
+  exchange.watch(settings.propagate ? withRemoteSpan(facts.headers, config?.callbacks, () => exchange.invoke(undefined, config)) : exchange.invoke(undefined, config));
 }
 
 // Where a scoped response keeps its state (a ResponseScope). The functions below are shared by every response
