@@ -1,4 +1,4 @@
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { defineConfig } from 'tsup';
@@ -23,6 +23,29 @@ export const ENTRY_POINTS = {
 /** The command line (`npx callscope view`), package.json `bin`: a CommonJS file only, not an entry point. */
 const CLI = { cli: 'lib/viewer/cli.ts' } as const;
 
+/**
+ * Parts of the core that `require('callscope')` loads only when one of their names is first read: each is
+ * built as a CommonJS file of its own (dist/lazy-<name>.cjs, not an entry point of the package), and the
+ * root entry reaches it through a getter (see {@link lazyCoreParts}). Their code is a third of the core's
+ * functions, and compiling functions is most of what an import costs.
+ */
+const LAZY_PARTS = { 'lazy-tracers': 'lib/tracers/index.ts', 'lazy-traceable': 'lib/traceable/index.ts' } as const;
+
+/** The root entry's imports of the lazy parts, as written in lib/index.ts, and the file each is built to. */
+const LAZY_IMPORTS: Readonly<Record<string, string>> = { './tracers': './lazy-tracers.cjs', './traceable': './lazy-traceable.cjs' };
+
+/** Makes the root entry's imports of {@link LAZY_PARTS} external, so that its bundle requires their files. */
+const lazyCoreParts: Plugin = {
+  name: 'callscope-lazy-core-parts',
+  setup(pluginBuild) {
+    const rootEntry = path.resolve(ENTRY_POINTS.index);
+    pluginBuild.onResolve({ filter: /^\.\/(tracers|traceable)$/ }, (args) => {
+      const target = LAZY_IMPORTS[args.path];
+      return path.resolve(args.importer) === rootEntry && target !== undefined ? { path: target, external: true } : undefined;
+    });
+  },
+};
+
 // One CommonJS build of all entry points with code splitting: the core's modules live in shared chunks
 // (dist/chunk-*.cjs) that every entry point requires, so `callscope` and `callscope/opentelemetry` share
 // one AsyncLocalStorage, one set of settings and one set of queues. Dependencies and the optional peers
@@ -34,10 +57,11 @@ const CLI = { cli: 'lib/viewer/cli.ts' } as const;
 // the very failure callscope exists to prevent. Node reads the bundles' named exports statically, so
 // `import { RunnableLambda } from 'callscope'` still works. The ESM build is kept only for its `.d.mts`.
 export default defineConfig({
-  entry: { ...ENTRY_POINTS, ...CLI },
+  entry: { ...ENTRY_POINTS, ...CLI, ...LAZY_PARTS },
+  esbuildPlugins: [lazyCoreParts],
   format: ['esm', 'cjs'],
   outExtension: ({ format }) => (format === 'cjs' ? { js: '.cjs', dts: '.d.cts' } : { js: '.mjs', dts: '.d.mts' }),
-  dts: true,
+  dts: { entry: { ...ENTRY_POINTS, ...CLI } },
   sourcemap: true,
   clean: true,
   // `__dirname` / `__filename` in the ESM bundle (lost-callbacks.ts, the lazy cls-hooked loader).
@@ -58,6 +82,7 @@ export default defineConfig({
       );
       rmSync(`dist/${name}.mjs.map`, { force: true });
     }
+    deferLazyParts();
     // The command line runs as CommonJS only (package.json `bin`).
     for (const file of ['cli.mjs', 'cli.mjs.map']) rmSync(`dist/${file}`, { force: true });
     // The ESM build's own chunks are not used by anything once the entries re-export the CommonJS ones.
@@ -67,6 +92,36 @@ export default defineConfig({
     await buildBrowser();
   },
 });
+
+/**
+ * Makes dist/index.cjs load each of {@link LAZY_PARTS} when one of its names is first read, instead of at
+ * import: the bundle's `var part = require('./lazy-<name>.cjs')` becomes a proxy that requires the file on
+ * first use. The getters the bundle defines on `exports` (`get: function () { return part.Name; }`) stay as
+ * they are, so Node still finds the names for `import { Name } from 'callscope'` (which reads every name, so
+ * an ES module import loads the parts at once). Lines keep their place: the source map stays true.
+ *
+ * @throws when the bundle does not require a part the way this expects (a bundler update): the build fails
+ *   rather than ship a root entry that loads everything, or nothing.
+ */
+function deferLazyParts(): void {
+  const file = 'dist/index.cjs';
+  let code = readFileSync(file, 'utf8');
+  for (const target of Object.values(LAZY_IMPORTS)) {
+    const statement = new RegExp(`^var (\\w+) = require\\('${target.replace(/[.]/g, '\\.')}'\\);$`, 'm');
+    const match = statement.exec(code);
+    if (match === null) throw new Error(`${file} does not require ${target} as \`var part = require('${target}');\`: cannot defer it.`);
+    code = code.replace(match[0], `var ${match[1]} = lazyPart(() => require('${target}'));`);
+  }
+  const strict = "'use strict';\n";
+  if (!code.startsWith(strict)) throw new Error(`${file} does not start with ${JSON.stringify(strict)}: cannot add the lazy loader.`);
+  // On the first line, after the directive, so no line of the bundle moves.
+  const loader =
+    " /* Parts of the core loaded when one of their names is first read (tsup.config.ts, deferLazyParts). */ function lazyPart(load) { var part; return new Proxy({}, { get: function (_, name) { return (part = part || load())[name]; } }); }";
+  writeFileSync(file, strict.slice(0, -1) + loader + code.slice(strict.length - 1));
+  for (const name of Object.keys(LAZY_PARTS)) {
+    for (const extension of ['.mjs', '.mjs.map', '.d.ts', '.d.mts', '.d.cts']) rmSync(`dist/${name}${extension}`, { force: true });
+  }
+}
 
 /**
  * The browser build (package.json `browser` condition, which Cloudflare's wrangler also selects): the core

@@ -2,8 +2,18 @@
 // package itself is loaded with requireOptional on a model's first call.
 import type { Anthropic, APIConnectionError, APIError, APIUserAbortError, ClientOptions } from '@anthropic-ai/sdk';
 import { z } from 'zod';
-import { AbortError, BaseChatModel, ConfigError, ProviderError, type AIMessageChunk, type Callbacks, type ChatMessage, type RunnableConfig } from '../index';
-import { abortErrorFor, describeValue, parseOrThrow, requireOptional, RunScope } from '../internal/for-integrations';
+import type { AIMessageChunk, Callbacks, ChatMessage, RunnableConfig } from '../index';
+import {
+  AbortError,
+  ConfigError,
+  ProviderError,
+  BaseChatModel,
+  abortErrorFor,
+  describeValue,
+  parseOrThrow,
+  requireOptional,
+  RunScope,
+} from '../internal/for-integrations';
 
 /** Options of {@link ChatAnthropic}. */
 export interface ChatAnthropicOptions {

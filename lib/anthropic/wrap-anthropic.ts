@@ -1,7 +1,8 @@
 // No import of `@anthropic-ai/sdk`, not even of its types: the client is read by shape, so any 1.x client
 // (or a subclass, or a client from another copy of the package) can be wrapped.
-import { ConfigError, type AIMessageChunk, type ChatMessage } from '../index';
+import type { AIMessageChunk, ChatMessage } from '../index';
 import {
+  ConfigError,
   CLIENT_OPTION_EXPECTATIONS,
   clientOptionFields,
   lazySchema,

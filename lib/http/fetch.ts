@@ -1,5 +1,4 @@
-import { ConfigError } from '../index';
-import { describeValue } from '../internal/for-integrations';
+import { ConfigError, describeValue } from '../internal/for-integrations';
 import { parseScopeOptions, runFetchExchange, type RunScopeOptions } from './internal/scope';
 
 /**

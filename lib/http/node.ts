@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConfigError } from '../index';
-import { describeValue } from '../internal/for-integrations';
+import { ConfigError, describeValue } from '../internal/for-integrations';
 import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, type FlushMode, type RunScopeOptions } from './internal/scope';
 
 function noop(): void {}

@@ -1,10 +1,19 @@
 /**
- * The core's internals that integration entry points (`callscope/langchain`, `callscope/anthropic`,
- * `callscope/opentelemetry`, ...) build on, in one place: integrations import the core only through
- * `lib/index.ts` and this module, never from its folders directly. Not part of the public API.
+ * What integration entry points (`callscope/langchain`, `callscope/anthropic`, `callscope/opentelemetry`, ...)
+ * take from the core, in one place: its internals, and the public values they use. Integrations import the
+ * core's values only through this module (types from `lib/index.ts`), never from its folders directly, and
+ * never `lib/index.ts` itself: a value import of the root entry's module would make it a chunk shared with
+ * every integration, and the root entry could no longer load its lazy parts on first use (see
+ * `deferLazyParts` in tsup.config.ts). Not part of the public API.
  *
  * @internal
  */
+export { AbortError, ConfigError, ProviderError } from '../errors';
+export { CallbackManager, flushCallbacks } from '../callbacks';
+export { bindToCurrentContext, getCurrentConfig } from '../propagation';
+export { BaseChatModel } from '../models';
+export { Runnable } from '../runnables';
+export { RunTracer } from '../tracers';
 export { EVENT, emit, type EventId, type HandlerSet } from '../callbacks/dispatch';
 export { BRIDGED_HANDLERS } from '../callbacks/foreign-manager';
 export type { HandlerMethodName } from '../callbacks/handler';

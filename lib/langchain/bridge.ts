@@ -1,6 +1,8 @@
 import type { Runnable as LCRunnable } from '@langchain/core/runnables';
-import { ConfigError, Runnable, type RunnableConfig } from '../index';
+import type { RunnableConfig } from '../index';
 import {
+  ConfigError,
+  Runnable,
   BRIDGED_HANDLERS,
   describeValue,
   EVENT,

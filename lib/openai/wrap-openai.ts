@@ -1,8 +1,10 @@
 // No import of `openai`, not even of its types: the client is read by shape, so any client of the SDK's
 // current design (or a subclass, or one from another copy of the package, or a compatible provider's) can be
 // wrapped.
-import { ConfigError, ProviderError, type AIMessageChunk, type ChatMessage, type MessageRole } from '../index';
+import type { AIMessageChunk, ChatMessage, MessageRole } from '../index';
 import {
+  ConfigError,
+  ProviderError,
   CLIENT_OPTION_EXPECTATIONS,
   clientOptionFields,
   lazySchema,

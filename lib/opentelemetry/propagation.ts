@@ -1,7 +1,7 @@
 import type { SpanContext } from '@opentelemetry/api';
 import { validate as isUuid } from 'uuid';
-import { CallbackManager, ConfigError, getCurrentConfig, type CallbackHandlerLike, type RunnableConfig } from '../index';
-import { describeValue, markRemote, nearestKey } from '../internal/for-integrations';
+import type { CallbackHandlerLike, RunnableConfig } from '../index';
+import { ConfigError, CallbackManager, getCurrentConfig, describeValue, markRemote, nearestKey } from '../internal/for-integrations';
 import { openRunSpans, rememberRemoteParent, tryLoadOpenTelemetry } from './internal/api';
 
 /**

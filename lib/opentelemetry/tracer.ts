@@ -1,6 +1,6 @@
 import type { Attributes, AttributeValue, Context, Exception, Span, SpanContext, SpanKind, Tracer } from '@opentelemetry/api';
-import { ConfigError, RunTracer, type LLMResult, type RunEndInfo, type RunStartInfo, type Serialized } from '../index';
-import { describeValue, isError, messageOf, nearestKey, remoteParentOfRun } from '../internal/for-integrations';
+import type { LLMResult, RunEndInfo, RunStartInfo, Serialized } from '../index';
+import { ConfigError, RunTracer, describeValue, isError, messageOf, nearestKey, remoteParentOfRun } from '../internal/for-integrations';
 import { loadOpenTelemetry, openRunSpans, remoteParentOf, type OpenTelemetryApi } from './internal/api';
 
 /**

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { z } from 'zod';
-import { RunTracer, type RunEndInfo, type RunStartInfo } from '../index';
-import { parseOrThrow, toJsonError, toJsonValue } from '../internal/for-integrations';
+import type { RunEndInfo, RunStartInfo } from '../index';
+import { RunTracer, parseOrThrow, toJsonError, toJsonValue } from '../internal/for-integrations';
 import type { ViewerRun } from './layout';
 import { renderPage } from './page';
 

@@ -370,6 +370,42 @@ console.log(JSON.stringify({
     });
   });
 
+  it('loads the tracers and traceable() on first read under require(), from the same core as every entry point', () => {
+    writeFileSync(
+      join(project, 'lazy.cjs'),
+      `const { readFileSync } = require('node:fs');
+const loaded = () => Object.keys(require.cache).filter((file) => file.includes('/callscope/dist/'));
+const defines = (files, pattern) => files.filter((file) => pattern.test(readFileSync(file, 'utf8'))).length > 0;
+const core = require('callscope');
+const atImport = loaded();
+const { OpenTelemetryTracer } = require('callscope/opentelemetry');
+const traceable = core.traceable;
+const collector = new core.RunCollector();
+const step = traceable(async (x) => x + 1, { name: 'step' });
+core.RunnableLambda.from((x) => step(x), { name: 'top' }).invoke(1, { callbacks: [collector] }).then((output) => {
+  console.log(JSON.stringify({
+    tracerCodeAtImport: defines(atImport, /(ConsoleTracer|JsonlTracer|RunCollector) = class\\b|function traceable\\(/),
+    lazyFilesAtImport: atImport.filter((file) => /lazy-/.test(file)).length,
+    lazyFilesAfterUse: loaded().filter((file) => /lazy-/.test(file)).length,
+    namesListed: ['ConsoleTracer', 'JsonlTracer', 'RunCollector', 'RunTracer', 'traceable'].every((name) => Object.keys(core).includes(name)),
+    sameRunTracer: Object.getPrototypeOf(OpenTelemetryTracer) === core.RunTracer && core.RunTracer === require('callscope').RunTracer,
+    output,
+    runs: collector.allRuns().map((run) => run.name),
+  }));
+});
+`,
+    );
+    expect(JSON.parse(run(process.execPath, ['lazy.cjs'], project))).toEqual({
+      tracerCodeAtImport: false,
+      lazyFilesAtImport: 0,
+      lazyFilesAfterUse: 2,
+      namesListed: true,
+      sameRunTracer: true,
+      output: 2,
+      runs: ['top', 'step'],
+    });
+  });
+
   it('writes the trace viewer page with `npx callscope view`, from a JSONL file of real runs', () => {
     writeFileSync(
       join(project, 'write-runs.mjs'),

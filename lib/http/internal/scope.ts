@@ -1,15 +1,16 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { CallbackManager, CallbackHandlerLike, RunnableConfig } from '../../index';
 import {
   AbortError,
-  bindToCurrentContext,
-  type CallbackManager,
   ConfigError,
-  flushCallbacks,
   Runnable,
-  type CallbackHandlerLike,
-  type RunnableConfig,
-} from '../../index';
-import { backgroundPending, describeValue, inheritedScope, type RunScope } from '../../internal/for-integrations';
+  flushCallbacks,
+  bindToCurrentContext,
+  backgroundPending,
+  describeValue,
+  inheritedScope,
+  type RunScope,
+} from '../../internal/for-integrations';
 import { extractRunContext } from '../../opentelemetry/propagation';
 import { withRemoteSpan } from './remote-span';
 
