@@ -26,20 +26,24 @@ const CLI = { cli: 'lib/viewer/cli.ts' } as const;
 /**
  * Parts of the core that `require('callscope')` loads only when one of their names is first read: each is
  * built as a CommonJS file of its own (dist/lazy-<name>.cjs, not an entry point of the package), and the
- * root entry reaches it through a getter (see {@link lazyCoreParts}). Their code is a third of the core's
+ * root entry reaches it through a getter (see {@link lazyCoreParts}). Their code is about 40% of the core's
  * functions, and compiling functions is most of what an import costs.
  */
-const LAZY_PARTS = { 'lazy-tracers': 'lib/tracers/index.ts', 'lazy-traceable': 'lib/traceable/index.ts' } as const;
+const LAZY_PARTS = { 'lazy-tracers': 'lib/tracers/index.ts', 'lazy-traceable': 'lib/traceable/index.ts', 'lazy-events': 'lib/events/index.ts' } as const;
 
 /** The root entry's imports of the lazy parts, as written in lib/index.ts, and the file each is built to. */
-const LAZY_IMPORTS: Readonly<Record<string, string>> = { './tracers': './lazy-tracers.cjs', './traceable': './lazy-traceable.cjs' };
+const LAZY_IMPORTS: Readonly<Record<string, string>> = {
+  './tracers': './lazy-tracers.cjs',
+  './traceable': './lazy-traceable.cjs',
+  './events': './lazy-events.cjs',
+};
 
 /** Makes the root entry's imports of {@link LAZY_PARTS} external, so that its bundle requires their files. */
 const lazyCoreParts: Plugin = {
   name: 'callscope-lazy-core-parts',
   setup(pluginBuild) {
     const rootEntry = path.resolve(ENTRY_POINTS.index);
-    pluginBuild.onResolve({ filter: /^\.\/(tracers|traceable)$/ }, (args) => {
+    pluginBuild.onResolve({ filter: /^\.\/(tracers|traceable|events)$/ }, (args) => {
       const target = LAZY_IMPORTS[args.path];
       return path.resolve(args.importer) === rootEntry && target !== undefined ? { path: target, external: true } : undefined;
     });

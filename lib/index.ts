@@ -7,6 +7,9 @@
  * own, which the core never loads: `callscope/opentelemetry`, `callscope/anthropic`, `callscope/langchain`.
  */
 
+import { streamEventsOf } from './events';
+import { registerEventStreamFactory } from './runnables/runnable';
+
 // Settings
 export { configure, getConfiguration } from './settings';
 export type { CallscopeConfiguration, ConfigureOptions, DeliveryMode, HandlerErrorReport, LostCallbacksPolicy, ShutdownSignal } from './settings';
@@ -75,6 +78,9 @@ export type { TraceableFunction, TraceableOptions, TraceableOutput, TraceableRun
 
 // Events out: streamEvents (LangChain's v2 schema) and server-sent events for UIs
 export { EVENT_BUFFER_SIZE, pipeEventStream, toEventStreamResponse } from './events';
+// `runnable.streamEvents()` reaches lib/events only when called: in the build, lib/events is a part of the root
+// entry that loads when one of its names is first read (tsup.config.ts, deferLazyParts), here `streamEventsOf`.
+registerEventStreamFactory((runnable, input, options, filters) => streamEventsOf(runnable, input, options, filters));
 export type {
   ChainEndEvent,
   ChainErrorEvent,

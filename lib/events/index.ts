@@ -1,4 +1,4 @@
-export { EVENT_BUFFER_SIZE, type StreamEventsOptions } from './stream-events';
+export { EVENT_BUFFER_SIZE, streamEventsOf, type StreamEventsOptions } from './stream-events';
 export { pipeEventStream, toEventStreamResponse } from './sse';
 export type { EventStreamResponseInit, EventStreamSource, EventStreamTarget } from './sse';
 export type {

@@ -370,7 +370,7 @@ console.log(JSON.stringify({
     });
   });
 
-  it('loads the tracers and traceable() on first read under require(), from the same core as every entry point', () => {
+  it('loads the tracers, traceable() and streamEvents on first use under require(), from the same core as every entry point', () => {
     writeFileSync(
       join(project, 'lazy.cjs'),
       `const { readFileSync } = require('node:fs');
@@ -382,27 +382,32 @@ const { OpenTelemetryTracer } = require('callscope/opentelemetry');
 const traceable = core.traceable;
 const collector = new core.RunCollector();
 const step = traceable(async (x) => x + 1, { name: 'step' });
-core.RunnableLambda.from((x) => step(x), { name: 'top' }).invoke(1, { callbacks: [collector] }).then((output) => {
+const top = core.RunnableLambda.from((x) => step(x), { name: 'top' });
+top.invoke(1, { callbacks: [collector] }).then(async (output) => {
+  const events = [];
+  for await (const event of top.streamEvents(1, { version: 'v2' })) events.push(event.event + ':' + event.name);
   console.log(JSON.stringify({
-    tracerCodeAtImport: defines(atImport, /(ConsoleTracer|JsonlTracer|RunCollector) = class\\b|function traceable\\(/),
+    lazyCodeAtImport: defines(atImport, /(ConsoleTracer|JsonlTracer|RunCollector) = class\\b|function (traceable|streamEventsOf)\\(/),
     lazyFilesAtImport: atImport.filter((file) => /lazy-/.test(file)).length,
     lazyFilesAfterUse: loaded().filter((file) => /lazy-/.test(file)).length,
     namesListed: ['ConsoleTracer', 'JsonlTracer', 'RunCollector', 'RunTracer', 'traceable'].every((name) => Object.keys(core).includes(name)),
     sameRunTracer: Object.getPrototypeOf(OpenTelemetryTracer) === core.RunTracer && core.RunTracer === require('callscope').RunTracer,
     output,
     runs: collector.allRuns().map((run) => run.name),
+    events,
   }));
 });
 `,
     );
     expect(JSON.parse(run(process.execPath, ['lazy.cjs'], project))).toEqual({
-      tracerCodeAtImport: false,
+      lazyCodeAtImport: false,
       lazyFilesAtImport: 0,
-      lazyFilesAfterUse: 2,
+      lazyFilesAfterUse: 3,
       namesListed: true,
       sameRunTracer: true,
       output: 2,
       runs: ['top', 'step'],
+      events: ['on_chain_start:top', 'on_chain_start:step', 'on_chain_end:step', 'on_chain_stream:top', 'on_chain_end:top'],
     });
   });
 
