@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Scenario, ScenarioReport } from '../harness/report';
 import { formatDuration, median, plural } from '../harness/stats';
 import { ROOT, runNode } from '../harness/worker';
@@ -31,15 +32,17 @@ interface Proof {
 
 // Plain CommonJS for `node -e`: times the require inside the child and prints it; bare Node runs the same
 // script with nothing to require, so the two differ only by the import.
-function timingScript(entry: string | undefined): string {
-  const load = entry === undefined ? '' : `require(${JSON.stringify(entry)});`;
+// With `asModule`, an ES module that imports the entry instead (the ESM entry's file URL).
+function timingScript(entry: string | undefined, asModule: boolean): string {
+  const load = entry === undefined ? '' : asModule ? `await import(${JSON.stringify(entry)});` : `require(${JSON.stringify(entry)});`;
   return `const started = process.hrtime.bigint(); ${load} console.log(Number(process.hrtime.bigint() - started) / 1e6);`;
 }
 
-function timeProcess(entry: string | undefined): Promise<Timing> {
+function timeProcess(entry: string | undefined, asModule = false): Promise<Timing> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, ['-e', timingScript(entry)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = asModule ? ['--input-type=module', '-e', timingScript(entry, true)] : ['-e', timingScript(entry, false)];
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -105,16 +108,19 @@ export const importTime: Scenario<BenchSizes> = {
   async run(sizes): Promise<ScenarioReport> {
     const built = builtEntry();
     if (built === undefined) throw new Error('The import scenario measures the built package: run `npm run build` first (`npm run bench` does).');
+    const esmEntry = built.replace(/\.cjs$/, '.mjs');
     const contenders = [
-      { label: 'bare Node (nothing required)', entry: undefined },
-      { label: `callscope (require('${built}'))`, entry: built },
-      { label: `${LANGCHAIN_LABEL} (require('@langchain/core/runnables'))`, entry: '@langchain/core/runnables' },
+      { label: 'bare Node (nothing required)', entry: undefined, asModule: false },
+      { label: `callscope (require('${built}'))`, entry: built, asModule: false },
+      { label: `${LANGCHAIN_LABEL} (require('@langchain/core/runnables'))`, entry: '@langchain/core/runnables', asModule: false },
+      // Not a target: an ES module import reads every name at once (see the notes).
+      { label: `callscope (import('${esmEntry}'), from an ES module)`, entry: pathToFileURL(path.join(ROOT, esmEntry)).href, asModule: true },
     ];
     const timings: Timing[][] = contenders.map(() => []);
     const order = contenders.map((_, index) => index);
     for (let round = 0; round < sizes.importRounds; round++) {
       // Alternating order: no contender always runs right after another's disk reads.
-      for (const index of round % 2 === 0 ? order : [...order].reverse()) timings[index]?.push(await timeProcess(contenders[index]?.entry));
+      for (const index of round % 2 === 0 ? order : [...order].reverse()) timings[index]?.push(await timeProcess(contenders[index]?.entry, contenders[index]?.asModule));
     }
     const wall = timings.map((list) => median(list.map((t) => t.wallMs)));
     const bareWall = wall[0] ?? 0;
@@ -164,7 +170,7 @@ export const importTime: Scenario<BenchSizes> = {
       ],
       notes: [
         'The controls prove the check would see a loaded package: FakeChatModel validates its options with zod, a `runId` is checked with uuid, and the cls-hooked mode loads cls-hooked.',
-        'Both import paths resolve to the same CommonJS build: the ESM entry re-exports it, so `import` costs the same.',
+        'Both import paths resolve to the same CommonJS build: the ESM entry re-exports it. `require()` loads the tracers, `traceable()` and `streamEvents` (dist/lazy-*.cjs) when one of their names is first read; an ES module `import` reads every name at once, so it loads them too (the last row; the bare Node row is a CommonJS script, which an ES module script is not).',
       ],
     };
   },
