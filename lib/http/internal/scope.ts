@@ -462,6 +462,16 @@ const SHARED_ENDS = new WeakMap<object, { readonly original: ResponseEnd; readon
 
 type ResponseEnd = (this: ServerResponse, ...args: unknown[]) => ServerResponse;
 
+/** The prototype {@link sharedEndOn} was last asked about, and its entry of {@link SHARED_ENDS}. */
+let lastShared: { readonly prototype: object | undefined; readonly ends: { readonly original: ResponseEnd; readonly scoped: ResponseEnd } } = {
+  prototype: undefined,
+  ends: { original: noopEnd, scoped: noopEnd },
+};
+
+function noopEnd(this: ServerResponse): ServerResponse {
+  return this;
+}
+
 /** One scoped response's state, kept on it under {@link RESPONSE_SCOPE}. */
 class ResponseScope<TRequest> {
   /** Set once the scope's `end` has run: a second call (from the flush, or the route again) goes straight through. */
@@ -514,6 +524,8 @@ function endScoped(state: ResponseScope<unknown>, res: ServerResponse, args: unk
  * leaves every other response alone (one WeakMap lookup).
  */
 function sharedEndOn(prototype: { end: ResponseEnd }): { readonly original: ResponseEnd; readonly scoped: ResponseEnd } {
+  // Every request of an app passes the same prototype: the last one is kept, sparing the WeakMap lookup.
+  if (prototype === lastShared.prototype) return lastShared.ends;
   let shared = SHARED_ENDS.get(prototype);
   if (shared === undefined) {
     const original = prototype.end;
@@ -527,6 +539,7 @@ function sharedEndOn(prototype: { end: ResponseEnd }): { readonly original: Resp
     SHARED_ENDS.set(prototype, shared);
     prototype.end = scoped;
   }
+  lastShared = { prototype, ends: shared };
   return shared;
 }
 
