@@ -86,15 +86,25 @@ export class RunnableParallel<TInput, TOutput extends Record<string, unknown> = 
     const linked = linkSignals(scope.signal, controller.signal);
     const signal = linked.signal;
     let failure: { error: unknown } | undefined;
-    const runStep = async (index: number): Promise<void> => {
-      try {
-        outputs[index] = await (steps[index] as Runnable<TInput, unknown>).invoke(input, tagNextRun(scope, this.stepTags[index], signal));
-      } catch (error) {
-        if (failure === undefined) {
-          failure = { error };
-          controller.abort(error);
-        }
+    const stepFailed = (error: unknown): void => {
+      if (failure === undefined) {
+        failure = { error };
+        controller.abort(error);
       }
+    };
+    // A `then` rather than an async function per step: one promise fewer each (on Node 20, where every
+    // promise passes through AsyncLocalStorage's hooks, that is most of a step's overhead).
+    const runStep = (index: number): Promise<void> => {
+      let started: Promise<unknown>;
+      try {
+        started = (steps[index] as Runnable<TInput, unknown>).invoke(input, tagNextRun(scope, this.stepTags[index], signal));
+      } catch (error) {
+        stepFailed(error);
+        return Promise.resolve();
+      }
+      return started.then((output) => {
+        outputs[index] = output;
+      }, stepFailed);
     };
     const limit = Math.min(scope.maxConcurrency ?? count, count);
     try {
