@@ -5,6 +5,11 @@
  * without optional peers, propagation helpers and errors. Every public name of the core is listed here;
  * nothing else is part of its API. Integrations with an optional peer dependency are entry points of their
  * own, which the core never loads: `callscope/opentelemetry`, `callscope/anthropic`, `callscope/langchain`.
+ *
+ * The tracers, `traceable` and the event streams (lib/tracers, lib/traceable, lib/events but its `tap`) are
+ * imported by no other module of the core: the build makes them parts that `require('callscope')` loads on
+ * first use (`deferLazyParts` in tsup.config.ts; the consumer spec checks that the files loaded at import do
+ * not hold them).
  */
 
 import { streamEventsOf } from './events';
