@@ -35,7 +35,7 @@ export interface RunTarget<TInput, TOutput> {
    * signals are cheap, else on first read (see {@link deferSignal}); the run does not watch it, whoever aborts
    * it also ends the run. A server request's run has it. A method, called on the target.
    */
-  _deferredSignal?(): AbortSignal;
+  _makeSignal?(): AbortSignal;
 }
 
 /**
@@ -66,7 +66,7 @@ function isTransparent<TInput, TOutput>(target: RunTarget<TInput, TOutput>): boo
   return (
     target.boundConfig === undefined &&
     target._listeners === undefined &&
-    target._deferredSignal === undefined &&
+    target._makeSignal === undefined &&
     currentBackend<RunScope>().observed() === undefined &&
     environmentTracer() === undefined
   );
@@ -117,10 +117,10 @@ export function openScope<TInput, TOutput>(
   if (parentRunId === undefined && startedInBackgroundCall(inherited)) exemptRoot(runId);
   if (timeout === undefined) {
     const inheritedSignal = parent?.signal;
-    if (inheritedSignal !== undefined || target._deferredSignal === undefined) return childScope(parent, runId, runName, owner, inheritedSignal, undefined, undefined, own);
+    if (inheritedSignal !== undefined || target._makeSignal === undefined) return childScope(parent, runId, runName, owner, inheritedSignal, undefined, undefined, own);
     // A signal of the target's own making (a server request's): the run does not watch it.
-    if (cheapAbortSignals) return unwatchedSignal(childScope(parent, runId, runName, owner, target._deferredSignal(), undefined, undefined, own));
-    return deferSignal(childScope(parent, runId, runName, owner, undefined, undefined, undefined, own), () => (target as Required<RunTarget<TInput, TOutput>>)._deferredSignal());
+    if (cheapAbortSignals) return unwatchedSignal(childScope(parent, runId, runName, owner, target._makeSignal(), undefined, undefined, own));
+    return deferSignal(childScope(parent, runId, runName, owner, undefined, undefined, undefined, own), () => (target as Required<RunTarget<TInput, TOutput>>)._makeSignal());
   }
   const deadline = startDeadline(runName, timeout);
   const linked = linkSignals(parent?.signal, deadline.signal);

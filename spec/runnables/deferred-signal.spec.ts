@@ -24,6 +24,23 @@ function sampleScope(): RunScope {
   return scope;
 }
 
+/** A run target that makes its runs' signal itself (as a server request's run does), counting the signals made. */
+function signalMakingTarget(): RunTarget<unknown, unknown> & { made: number } {
+  return {
+    name: 'request',
+    boundConfig: undefined,
+    made: 0,
+    _emitStart: () => undefined,
+    _emitEnd: () => undefined,
+    _emitError: () => undefined,
+    _invoke: () => undefined,
+    _makeSignal(): AbortSignal {
+      this.made++;
+      return new AbortController().signal;
+    },
+  };
+}
+
 describe('deferSignal (a run scope whose signal is made on first read)', () => {
   it('copies every field of the scope, in order, with the signal as an own enumerable property', () => {
     const scope = sampleScope();
@@ -70,47 +87,23 @@ describe('deferSignal (a run scope whose signal is made on first read)', () => {
   });
 
   it(`is what a run whose target makes its signal gets ${cheapAbortSignals ? 'only where signals are costly: here (Node 22 and later) the signal is made at once' : 'where signals are costly (Node 20, as here)'}, and the run does not watch it either way`, () => {
-    let made = 0;
-    const target = {
-      name: 'request',
-      boundConfig: undefined,
-      _emitStart: () => undefined,
-      _emitEnd: () => undefined,
-      _emitError: () => undefined,
-      _invoke: () => undefined,
-      _deferredSignal(): AbortSignal {
-        made++;
-        return new AbortController().signal;
-      },
-    };
-    const scope = openScope(target as unknown as RunTarget<unknown, unknown>, undefined, undefined);
+    const target = signalMakingTarget();
+    const scope = openScope(target, undefined, undefined);
 
-    expect(made).toBe(cheapAbortSignals ? 1 : 0);
+    expect(target.made).toBe(cheapAbortSignals ? 1 : 0);
     expect(Object.getOwnPropertyDescriptor(scope, 'signal')?.get === undefined).toBe(cheapAbortSignals);
     expect(watchedSignal(scope)).toBeUndefined();
     expect(scope.signal).toBeInstanceOf(AbortSignal);
     expect(scope.signal).toBe(scope.signal);
-    expect(made).toBe(1);
+    expect(target.made).toBe(1);
   });
 
   it('leaves a run that inherits a signal watching the inherited one, without making its own', () => {
-    let made = 0;
-    const target = {
-      name: 'request',
-      boundConfig: undefined,
-      _emitStart: () => undefined,
-      _emitEnd: () => undefined,
-      _emitError: () => undefined,
-      _invoke: () => undefined,
-      _deferredSignal(): AbortSignal {
-        made++;
-        return new AbortController().signal;
-      },
-    };
+    const target = signalMakingTarget();
     const inherited = new AbortController().signal;
-    const scope = openScope(target as unknown as RunTarget<unknown, unknown>, { signal: inherited }, undefined);
+    const scope = openScope(target, { signal: inherited }, undefined);
 
-    expect(made).toBe(0);
+    expect(target.made).toBe(0);
     expect(scope.signal).toBe(inherited);
     expect(watchedSignal(scope)).toBe(inherited);
   });

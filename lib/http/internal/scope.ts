@@ -275,7 +275,7 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
   }
 
   /** The request's signal, for the run's scope (see `deferSignal`). */
-  _deferredSignal(): AbortSignal {
+  _makeSignal(): AbortSignal {
     return this.signal;
   }
 
@@ -463,14 +463,8 @@ const SHARED_ENDS = new WeakMap<object, { readonly original: ResponseEnd; readon
 type ResponseEnd = (this: ServerResponse, ...args: unknown[]) => ServerResponse;
 
 /** The prototype {@link sharedEndOn} was last asked about, and its entry of {@link SHARED_ENDS}. */
-let lastShared: { readonly prototype: object | undefined; readonly ends: { readonly original: ResponseEnd; readonly scoped: ResponseEnd } } = {
-  prototype: undefined,
-  ends: { original: noopEnd, scoped: noopEnd },
-};
-
-function noopEnd(this: ServerResponse): ServerResponse {
-  return this;
-}
+let lastPrototype: object | undefined;
+let lastEnds: { readonly original: ResponseEnd; readonly scoped: ResponseEnd } | undefined;
 
 /** One scoped response's state, kept on it under {@link RESPONSE_SCOPE}. */
 class ResponseScope<TRequest> {
@@ -521,11 +515,11 @@ function endScoped(state: ResponseScope<unknown>, res: ServerResponse, args: unk
 
 /**
  * Replaces `prototype.end`, once, with an `end` that ends the request's run of a scoped response first and
- * leaves every other response alone (one WeakMap lookup).
+ * leaves every other response alone.
  */
 function sharedEndOn(prototype: { end: ResponseEnd }): { readonly original: ResponseEnd; readonly scoped: ResponseEnd } {
   // Every request of an app passes the same prototype: the last one is kept, sparing the WeakMap lookup.
-  if (prototype === lastShared.prototype) return lastShared.ends;
+  if (prototype === lastPrototype && lastEnds !== undefined) return lastEnds;
   let shared = SHARED_ENDS.get(prototype);
   if (shared === undefined) {
     const original = prototype.end;
@@ -539,7 +533,8 @@ function sharedEndOn(prototype: { end: ResponseEnd }): { readonly original: Resp
     SHARED_ENDS.set(prototype, shared);
     prototype.end = scoped;
   }
-  lastShared = { prototype, ends: shared };
+  lastPrototype = prototype;
+  lastEnds = shared;
   return shared;
 }
 
