@@ -72,7 +72,12 @@ async function inProcessRuntime(runtime, input, work) {
   const stdout =
     runtime === 'bun'
       ? await run(binary('bun', 'bun'), [entry, inputFile])
-      : await run(binary('deno', 'deno'), ['run', '--allow-all', '--quiet', entry, inputFile], { env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' } });
+      : await run(binary('deno', 'deno'), ['run', '--allow-all', '--quiet', entry, inputFile], {
+          // A cache of its own for each run: Deno's shared cache (~/.cache/deno) kept its analysis of a CommonJS
+          // file at the same path from an earlier build, and then required a chunk that build had and this one
+          // has not ("Cannot find module './chunk-….cjs'").
+          env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', DENO_DIR: path.join(work, 'deno-cache') },
+        });
   const line = stdout.split('\n').find((text) => text.startsWith('CALLSCOPE_SUITE_RESULT '));
   if (line === undefined) throw new Error(`${runtime} printed no result: ${stdout.slice(-2000)}`);
   return JSON.parse(line.slice('CALLSCOPE_SUITE_RESULT '.length));
