@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, type RunScopeOptions, type ScopeSettings } from '../http/internal';
+import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, watchDisconnect, type RunScopeOptions, type ScopeSettings } from '../http/internal';
 
 /** Options of {@link runScopePlugin}: the request scope's options, given Fastify's `request`. */
 export type FastifyRunScopeOptions = RunScopeOptions<FastifyRequest>;
@@ -24,7 +24,7 @@ function register(fastify: FastifyInstance, options: FastifyRunScopeOptions, don
   }
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, hookDone: HookHandlerDoneFunction) => {
     const exchange = new Exchange(settings.flush);
-    scopeServerResponse(exchange, settings, request, reply.raw, routeErrorOf);
+    const scoped = scopeServerResponse(exchange, settings, request, reply.raw, routeErrorOf);
     try {
       startRequestRun(
         exchange,
@@ -39,7 +39,9 @@ function register(fastify: FastifyInstance, options: FastifyRunScopeOptions, don
       );
     } catch (error) {
       hookDone(error as Error);
+      return;
     }
+    watchDisconnect(scoped, reply.raw);
   });
   fastify.addHook('onError', (request: FastifyRequest, _reply: FastifyReply, error: FastifyError, hookDone: () => void) => {
     if (!routeErrors.has(request)) routeErrors.set(request, error);

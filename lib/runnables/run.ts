@@ -254,7 +254,13 @@ function bodyPromise<TInput, TOutput>(
   }
 }
 
-async function executeObservedRun<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> {
+/**
+ * Runs `target` in the scope {@link openScope} made for it, as a run handlers see: counted among its parent's
+ * open children, start event, body inside the run's context, end or error event, cleaned up after. For a run
+ * that may be unobserved, {@link executeRun} decides; a caller that opens the scope itself (a server
+ * request's run) calls this only when the scope has handlers or a signal the run watches.
+ */
+export async function executeObservedRun<TInput, TOutput>(target: RunTarget<TInput, TOutput>, input: TInput, scope: RunScope): Promise<TOutput> {
   enter(scope);
   try {
     const signal = watchedSignal(scope);

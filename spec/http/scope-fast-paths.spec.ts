@@ -1,35 +1,51 @@
 import express from 'express';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { AbortError, AsyncCallbackHandler, awaitAllCallbacks, configure, getCurrentConfig, RunnableLambda, type ChainValues } from '../../lib';
+import { AbortError, AsyncCallbackHandler, awaitAllCallbacks, configure, getCurrentConfig, RunCollector, RunnableLambda, type ChainValues } from '../../lib';
 import { runScope } from '../../lib/express';
 import { withRunScope, type RunScopeOptions } from '../../lib/http';
 import { RequestRecord } from '../helpers/http-pipeline';
 import { listen } from '../helpers/listen';
 
-// The request scope makes the request's AbortSignal only when something reads it, and with 'before-response'
-// ends the response at once when the request run reports to no handler and none of its tree's background
-// events is pending. These specs check that both shortcuts keep the scope's promises.
+// The request scope makes the request's AbortSignal only when something reads it; a request run that reports
+// to no handler runs its body straight in its scope, without the run's promises, and listens for the client
+// going away only if the route did not end the response at once; with 'before-response' it ends the response
+// at once when the request run reports to no handler and none of its tree's background events is pending.
+// These specs check that these shortcuts keep the scope's promises.
 
 type Route = (req: IncomingMessage, res: ServerResponse) => unknown;
 type Options = RunScopeOptions<IncomingMessage>;
+/** A step of the server before the request scope (an earlier listener or middleware); it calls `next` to go on. */
+type Before = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 
-/** Serves `route` behind the adapter's request scope, on 127.0.0.1. */
-type Serve = (route: Route, options?: Options) => Promise<{ origin: string; close: () => Promise<void> }>;
+/** Serves `route` behind the adapter's request scope, on 127.0.0.1, with `before` (if given) ahead of the scope. */
+type Serve = (route: Route, options?: Options, before?: Before) => Promise<{ origin: string; close: () => Promise<void> }>;
 
-const serveNode: Serve = (route, options) => {
+const serveNode: Serve = (route, options, before) => {
   const listener = withRunScope(route, options);
-  return listen(http.createServer((req, res) => void listener(req, res)));
+  return listen(
+    http.createServer((req, res) => {
+      if (before === undefined) void listener(req, res);
+      else before(req, res, () => void listener(req, res));
+    }),
+  );
 };
 
-const serveExpress: Serve = (route, options) => {
+const serveExpress: Serve = (route, options, before) => {
   const app = express();
+  if (before !== undefined) app.use((req, res, next) => before(req, res, () => next()));
   app.use(runScope(options as RunScopeOptions<express.Request>));
   app.get('/', (req, res) => route(req, res));
   return listen(http.createServer(app));
 };
 
-async function withServer(serve: Serve, route: Route, options: Options | undefined, body: (origin: string) => Promise<void>): Promise<void> {
-  const server = await serve(route, options);
+async function withServer(
+  serve: Serve,
+  route: Route,
+  options: Options | undefined,
+  body: (origin: string) => Promise<void>,
+  before?: Before,
+): Promise<void> {
+  const server = await serve(route, options, before);
   try {
     await body(server.origin);
   } finally {
@@ -111,6 +127,86 @@ describe.each([
     expect(record.invariant.violations()).toEqual([]);
     expect(signalAfterClose?.aborted).toBe(true);
     expect((signalAfterClose?.reason as Error).name).toBe('ClientDisconnectedError');
+  });
+
+  it('aborts what the route started when the client goes away, also when the request run itself has no handler', async () => {
+    // No handler on the request: the request run is one nobody observes; the child has a handler of its own.
+    const collector = new RunCollector();
+    const waitForAbort = RunnableLambda.from(
+      (_input: undefined, config) =>
+        new Promise<string>((resolve) => config.signal?.addEventListener('abort', () => resolve('too late'), { once: true })),
+      { name: 'waitForAbort' },
+    );
+    let requestSignal: AbortSignal | undefined;
+    let childFailed: (error: unknown) => void = () => undefined;
+    const childError = new Promise<unknown>((resolve) => (childFailed = resolve));
+    await withServer(
+      serve,
+      async (_req, res) => {
+        requestSignal = getCurrentConfig()?.signal;
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first');
+        try {
+          res.end(await waitForAbort.invoke(undefined, { callbacks: [collector] }));
+        } catch (error) {
+          childFailed(error);
+        }
+      },
+      undefined,
+      async (origin) => {
+        const controller = new AbortController();
+        const response = await fetch(origin + '/', { signal: controller.signal });
+        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+        await reader.read();
+        controller.abort();
+        await reader.cancel().catch(() => undefined);
+        await childError;
+      },
+    );
+    expect(await childError).toBeInstanceOf(AbortError);
+    expect(requestSignal?.aborted).toBe(true);
+    expect((requestSignal?.reason as Error).name).toBe('ClientDisconnectedError');
+    const [run] = collector.allRuns();
+    expect(collector.allRuns()).toHaveLength(1);
+    expect(run?.name).toBe('waitForAbort');
+    expect(run?.error).toBeInstanceOf(AbortError);
+    // A child of the request's run, not a root: the run nobody observes still has its id.
+    expect(run?.parentRunId).toEqual(expect.any(String));
+  });
+
+  it('aborts the request run at once when the client went away before the scope began', async () => {
+    const record = new RequestRecord();
+    let arrived: () => void = () => undefined;
+    const reachedServer = new Promise<void>((resolve) => (arrived = resolve));
+    let seen: (state: { aborted: boolean | undefined; reason: string | undefined }) => void = () => undefined;
+    const routeSaw = new Promise<{ aborted: boolean | undefined; reason: string | undefined }>((resolve) => (seen = resolve));
+    await withServer(
+      serve,
+      async () => {
+        const signal = getCurrentConfig()?.signal;
+        await new Promise((resolve) => setImmediate(resolve));
+        seen({ aborted: signal?.aborted, reason: (signal?.reason as Error | undefined)?.name });
+      },
+      { handlers: () => record.handlers },
+      async (origin) => {
+        const controller = new AbortController();
+        const request = fetch(origin + '/', { signal: controller.signal }).catch((error: unknown) => error);
+        await reachedServer;
+        controller.abort();
+        expect(((await request) as { name?: unknown }).name).toBe('AbortError'); // the client's own fetch, aborted
+        await routeSaw;
+        await record.ended;
+      },
+      // The step before the scope goes on only once the client has gone.
+      (_req, res, next) => {
+        res.once('close', next);
+        arrived();
+      },
+    );
+    expect(await routeSaw).toEqual({ aborted: true, reason: 'ClientDisconnectedError' });
+    const root = await record.ended;
+    expect(root.error).toBeInstanceOf(AbortError);
+    expect(record.invariant.violations()).toEqual([]);
   });
 
   describe("'before-response' with background delivery", () => {

@@ -10,6 +10,7 @@ export {
   runFetchExchange,
   scopeServerResponse,
   startRequestRun,
+  watchDisconnect,
   type FlushMode,
   type RequestFacts,
   type RunScopeOptions,

@@ -7,8 +7,12 @@ import {
   flushCallbacks,
   bindToCurrentContext,
   backgroundPending,
+  currentBackend,
   describeValue,
+  executeObservedRun,
   inheritedScope,
+  openScope,
+  watchedSignal,
   type RunScope,
 } from '../../internal/for-integrations';
 import { extractRunContext } from '../../opentelemetry/propagation';
@@ -177,7 +181,7 @@ export function clientGone(): Error {
  * `deferSignal`). Either way the request run does not subscribe to it: `abort()` ends the run itself.
  */
 export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOutput> {
-  /** The exchange whose outcome promise is being made (see {@link Exchange.captureOutcome}). */
+  /** The exchange whose outcome or end promise is being made (see {@link Exchange.captureOutcome}). */
   private static capturing: Exchange | undefined = undefined;
 
   /**
@@ -188,6 +192,8 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
   runId: string | undefined = undefined;
   /** Settles (never rejects) when the request's run has ended and its end or error event was emitted. */
   ended: Promise<void> = RESOLVED;
+  /** Resolves `ended` of a run nobody observes that was still open when its body returned (see {@link Exchange.start}). */
+  private resolveEnded: (() => void) | undefined = undefined;
   /** Whether the run's body (the route) has started. */
   entered = false;
   private settled = false;
@@ -224,6 +230,54 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
     exchange.rejectOutcome = reject;
   }
 
+  /** The executor of `ended` for a run nobody observes: shared, like {@link Exchange.captureOutcome}. */
+  private static captureEnded(this: void, resolve: () => void): void {
+    (Exchange.capturing as Exchange).resolveEnded = resolve;
+  }
+
+  /** Calls the body of a run nobody observes, inside its scope. */
+  private static enterBody(this: void, exchange: Exchange): void {
+    exchange.runBody();
+  }
+
+  /**
+   * Starts the request's run with `config` (see {@link startRequestRun}). When the run's scope has handlers,
+   * or a signal the run watches, it is run as any observed run: start event, body, end or error event. When
+   * nobody observes it (no handler anywhere, the usual case for a server without per-request handlers) it has
+   * no event to send and nothing to wait for, as any unobserved run ({@link executeRun}): its body, the rest
+   * of the request, runs straight in its scope, which carries the run for everything started there. Such a
+   * request makes no promise at all when the route ends the response before its body returns; otherwise
+   * `ended` is made then, and settles when the outcome is decided.
+   */
+  start(config: RunnableConfig | undefined): void {
+    let scope: RunScope;
+    try {
+      scope = openScope(this, config, inheritedScope(config));
+    } catch (error) {
+      // A ConfigError, or a LostCallbacksError in 'explicit' mode: the run did not start.
+      this.watch(Promise.reject(error as Error));
+      return;
+    }
+    if (watchedSignal(scope) !== undefined || scope.callbacks.handlerSet.handlers.length > 0) {
+      this.watch(executeObservedRun(this, undefined, scope));
+      return;
+    }
+    this.entered = true;
+    this.runId = scope.callbacks.parentRunId;
+    this.observed = false;
+    try {
+      currentBackend<RunScope>().with(scope, Exchange.enterBody, this);
+    } catch (error) {
+      // The adapters' bodies report their own failures; one that throws anyway ends the run with its error.
+      this.fail(error);
+    }
+    if (!this.settled) {
+      Exchange.capturing = this;
+      this.ended = new Promise<void>(Exchange.captureEnded);
+      Exchange.capturing = undefined;
+    }
+  }
+
   /**
    * The adapter's continuation, called once, inside the run. By default it calls (and lets go of) `body`.
    * Subclasses that override it should let go of what they hold too: the run's context, which reaches this
@@ -254,7 +308,7 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
   }
 
   /** Watches the run's promise: records its end, and tells the adapter when the run ended before its body. */
-  watch(invoked: Promise<RequestRunOutput>): void {
+  private watch(invoked: Promise<RequestRunOutput>): void {
     this.ended = invoked.then(noop, (error: unknown) => {
       if (!this.entered) this.unstarted(error);
     });
@@ -313,6 +367,7 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
     this.settled = true;
     if (this.resolveOutcome !== undefined) this.resolveOutcome({ status });
     else this.output = { status };
+    this.resolveEnded?.();
   }
 
   /** The route failed: the run ends with an error event for `error`. */
@@ -321,6 +376,7 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
     this.settled = true;
     if (this.rejectOutcome !== undefined) this.rejectOutcome(error);
     else this.failure = error;
+    this.resolveEnded?.();
   }
 
   /** The client went away before the response ended: the run tree is cancelled, with an `AbortError`. */
@@ -336,6 +392,7 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
     const error = new AbortError(this.name, reason);
     if (this.rejectOutcome !== undefined) this.rejectOutcome(error);
     else this.failure = error;
+    this.resolveEnded?.();
   }
 
   /** Whether the outcome of the request is decided (finished, failed or aborted). */
@@ -393,8 +450,8 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
   facts: RequestFacts,
   exchange: Exchange,
 ): RunnableConfig | undefined {
-  const handlers = settings.handlers === undefined ? [] : settings.handlers(request);
-  if (!Array.isArray(handlers)) {
+  const handlers = settings.handlers === undefined ? undefined : settings.handlers(request);
+  if (handlers !== undefined && !Array.isArray(handlers)) {
     throw new ConfigError('handlers', handlers, `Expected the \`handlers\` option to return an array of handlers, got ${describeValue(handlers)}.`, {
       code: 'INVALID_ARGUMENT',
     });
@@ -405,7 +462,8 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
       code: 'INVALID_ARGUMENT',
     });
   }
-  let callbacks: readonly CallbackHandlerLike[] | CallbackManager | undefined = handlers.length === 0 ? undefined : (handlers as readonly CallbackHandlerLike[]);
+  let callbacks: readonly CallbackHandlerLike[] | CallbackManager | undefined =
+    handlers === undefined || handlers.length === 0 ? undefined : (handlers as readonly CallbackHandlerLike[]);
   let tags = settings.tags;
   if (settings.propagate) {
     const extracted = extractRunContext(facts.headers, { handlers: callbacks ?? [] });
@@ -446,7 +504,8 @@ export function startRequestRun<TRequest, TExtra extends unknown[]>(
   if (onUnstarted !== undefined) exchange.onUnstarted = onUnstarted;
   exchange.describe(requestRunName(settings, request, facts), facts.method, facts.url);
   const config = requestConfig(settings, request, facts, exchange);
-  exchange.watch(settings.propagate ? withRemoteSpan(facts.headers, config?.callbacks, () => exchange.invoke(undefined, config)) : exchange.invoke(undefined, config));
+  if (settings.propagate) withRemoteSpan(facts.headers, config?.callbacks, () => exchange.start(config));
+  else exchange.start(config);
 }
 
 // Where a scoped response keeps its state (a ResponseScope). The functions below are shared by every response
@@ -487,6 +546,23 @@ class ResponseScope<TRequest> {
 function onResponseClose(this: ScopedResponse): void {
   if (this.writableFinished) return;
   for (let state = this[RESPONSE_SCOPE]; state !== undefined; state = state.outer) state.exchange.abort();
+}
+
+/**
+ * Called by an adapter right after {@link startRequestRun}, which may have run the whole route already: when
+ * the request's outcome is still open, the run is aborted once the response closes before it finished (the
+ * client went away), or at once if that happened before. A response whose route ended it synchronously (most
+ * requests of a simple route) never gets the listener: it is only added where it can matter.
+ *
+ * @param state - what {@link scopeServerResponse} returned for this request.
+ */
+export function watchDisconnect(state: object, res: ServerResponse): void {
+  const { exchange, outer } = state as ResponseScope<unknown>;
+  // The outermost scope of a response listens for all (two request scopes nested: a scoped app under another).
+  if (outer !== undefined || exchange.decided) return;
+  // 'close' was emitted already: the client left before this scope began, or while its body ran.
+  if (res.destroyed) onResponseClose.call(res);
+  else res.on('close', onResponseClose);
 }
 
 /** The `end` of a response scoped on its own (the scope replaced its own `end`). */
@@ -541,8 +617,9 @@ function sharedEndOn(prototype: { end: ResponseEnd }): { readonly original: Resp
 /**
  * Ties a request's run to a Node `ServerResponse`: the run ends when the route ends the response
  * (`res.end()`), with the error `errorOf(request)` then reports if any; with `'before-response'` the end is
- * held until the request's background events are delivered; a response closed before it finished (the client
- * went away) aborts the run.
+ * held until the request's background events are delivered. Called before {@link startRequestRun}; after
+ * it, {@link watchDisconnect} with what this returns makes a response closed before it finished (the client
+ * went away) abort the run.
  *
  * @param sharedPrototype - a prototype of the framework's responses (Express's `express.response`): its `end`
  *   is replaced once for all of them instead of each response's own. Used only when `res` inherits its `end`
@@ -555,7 +632,7 @@ export function scopeServerResponse<TRequest>(
   res: ServerResponse,
   errorOf?: (request: TRequest) => unknown,
   sharedPrototype?: object,
-): void {
+): object {
   const scopedRes = res as ScopedResponse;
   const outer = scopedRes[RESPONSE_SCOPE];
   // What ends the response once this scope's run has ended: the outer scope (two request scopes nested), the
@@ -572,10 +649,9 @@ export function scopeServerResponse<TRequest>(
     if (shared !== undefined && end === shared.scoped) end = shared.original;
     else res.end = endAfterRun as ServerResponse['end'];
   }
-  scopedRes[RESPONSE_SCOPE] = new ResponseScope<TRequest>(exchange, settings, request, end, errorOf, outer) as ResponseScope<unknown>;
-  // The outer scope listens already. 'close' is emitted once per response: `on` spares the wrapper `once`
-  // allocates per request.
-  if (outer === undefined) res.on('close', onResponseClose);
+  const state = new ResponseScope<TRequest>(exchange, settings, request, end, errorOf, outer) as ResponseScope<unknown>;
+  scopedRes[RESPONSE_SCOPE] = state;
+  return state;
 }
 
 /**
