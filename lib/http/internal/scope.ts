@@ -255,7 +255,8 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
       scope = openScope(this, config, inheritedScope(config));
     } catch (error) {
       // A ConfigError, or a LostCallbacksError in 'explicit' mode: the run did not start.
-      this.watch(Promise.reject(error as Error));
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- that error, unchanged
+      this.watch(Promise.reject(error));
       return;
     }
     if (watchedSignal(scope) !== undefined || scope.callbacks.handlerSet.handlers.length > 0) {
