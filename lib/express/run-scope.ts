@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, watchDisconnect, type FlushMode, type RunScopeOptions } from '../http/internal';
+import { Exchange, parseScopeOptions, startServerRun, type FlushMode, type RunScopeOptions } from '../http/internal';
 
 /** Options of {@link runScope}: the request scope's options, given Express's `Request`. */
 export type ExpressRunScopeOptions = RunScopeOptions<Request>;
@@ -63,14 +63,11 @@ export function runScope(options?: ExpressRunScopeOptions): RequestHandler {
   const settings = parseScopeOptions<Request, []>(options, 'runScope()');
   return function callscopeRunScope(req: Request, res: Response, next: NextFunction): void {
     const exchange = new MiddlewareExchange(settings.flush, next);
-    // Every Express response inherits `end` from `express.response`: replaced there once, not per response.
-    const scoped = scopeServerResponse(exchange, settings, req, res, routeError, express.response);
     try {
-      startRequestRun(exchange, settings, req, { method: req.method, url: req.originalUrl, headers: req.headers });
+      // Every Express response inherits `end` from `express.response`: replaced there once, not per response.
+      startServerRun(exchange, settings, req, res, { method: req.method, url: req.originalUrl, headers: req.headers }, routeError, express.response);
     } catch (error) {
       next(error);
-      return;
     }
-    watchDisconnect(scoped, res);
   };
 }

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, watchDisconnect, type RunScopeOptions, type ScopeSettings } from '../http/internal';
+import { Exchange, parseScopeOptions, startServerRun, type RunScopeOptions, type ScopeSettings } from '../http/internal';
 
 /** Options of {@link runScopePlugin}: the request scope's options, given Fastify's `request`. */
 export type FastifyRunScopeOptions = RunScopeOptions<FastifyRequest>;
@@ -24,13 +24,15 @@ function register(fastify: FastifyInstance, options: FastifyRunScopeOptions, don
   }
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, hookDone: HookHandlerDoneFunction) => {
     const exchange = new Exchange(settings.flush);
-    const scoped = scopeServerResponse(exchange, settings, request, reply.raw, routeErrorOf);
     try {
-      startRequestRun(
+      startServerRun(
         exchange,
         settings,
         request,
+        reply.raw,
         { method: request.raw.method ?? request.method, url: request.raw.url ?? request.url, headers: request.headers },
+        routeErrorOf,
+        undefined,
         // Everything after this hook (body parsing, later hooks, the handler, error handling) continues from here.
         () => hookDone(),
         (error) => {
@@ -39,9 +41,7 @@ function register(fastify: FastifyInstance, options: FastifyRunScopeOptions, don
       );
     } catch (error) {
       hookDone(error as Error);
-      return;
     }
-    watchDisconnect(scoped, reply.raw);
   });
   fastify.addHook('onError', (request: FastifyRequest, _reply: FastifyReply, error: FastifyError, hookDone: () => void) => {
     if (!routeErrors.has(request)) routeErrors.set(request, error);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError, describeValue } from '../internal/for-integrations';
-import { Exchange, parseScopeOptions, scopeServerResponse, startRequestRun, watchDisconnect, type FlushMode, type RunScopeOptions } from './internal/scope';
+import { Exchange, parseScopeOptions, startServerRun, type FlushMode, type RunScopeOptions } from './internal/scope';
 
 function noop(): void {}
 
@@ -109,15 +109,12 @@ export function withRunScope<TRequest extends IncomingMessage = IncomingMessage,
     ListenerExchange.promising = exchange;
     const done = new Promise<void>(ListenerExchange.captureDone);
     ListenerExchange.promising = undefined;
-    const scoped = scopeServerResponse(exchange, settings, req, res);
     try {
-      startRequestRun(exchange, settings, req, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers });
+      startServerRun(exchange, settings, req, res, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers });
     } catch (error) {
       // An option's function failed (or returned a bad value): the returned promise rejects with it.
       exchange.refuse(error);
-      return done;
     }
-    watchDisconnect(scoped, res);
     return done;
   };
 }

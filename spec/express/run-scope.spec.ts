@@ -150,6 +150,49 @@ describe('runScope (Express 5)', () => {
       expect(collector.runs.map((run) => run.outputs)).toEqual([{ status: 200 }, { status: 200 }]);
     });
 
+    it('routes that end the response at once and routes that end it later, served concurrently, each end their own run with their own status', async () => {
+      const runs = await withApp(
+        (app) => {
+          app.get('/now/:status', (req, res) => void res.status(Number(req.params.status)).send('now'));
+          app.get('/later/:status', async (req, res) => {
+            await new Promise((resolve) => setImmediate(resolve));
+            res.status(Number(req.params.status)).send('later');
+          });
+        },
+        async (origin) => {
+          const statuses = [200, 201, 202, 203, 226, 299];
+          const paths = Array.from({ length: 40 }, (_, i) => `/${i % 2 === 0 ? 'now' : 'later'}/${statuses[i % statuses.length]}`);
+          const bodies = await Promise.all(paths.map(async (path) => (await fetch(origin + path)).text()));
+          expect(bodies).toEqual(paths.map((path) => path.split('/')[1]));
+        },
+      );
+      expect(runs).toHaveLength(40);
+      for (const run of runs) expect(run.outputs).toEqual({ status: Number(run.name.split('/')[2]) });
+    });
+
+    it('a route that has the app handle another request before it ends its own response ends both runs, each with its own status', async () => {
+      const runs = await withApp(
+        (app) => {
+          app.get('/inner', (_req, res) => void res.status(204).end());
+          app.get('/outer', (_req, res) => {
+            // Re-entrant: the app handles a request of its own making, synchronously, inside this route.
+            const innerRequest = new http.IncomingMessage(null as never);
+            innerRequest.method = 'GET';
+            innerRequest.url = '/inner';
+            const innerResponse = new http.ServerResponse(innerRequest);
+            app(innerRequest as Request, innerResponse as Response);
+            // Its status is set; its end waits for its run's events ('before-response'), checked below.
+            res.status(200).send(innerResponse.statusCode === 204 ? 'inner answered' : 'inner did not answer');
+          });
+        },
+        async (origin) => {
+          expect(await (await fetch(`${origin}/outer`)).text()).toBe('inner answered');
+        },
+      );
+      expect(runs.map((run) => [run.name, run.outputs])).toEqual([['GET /outer', { status: 200 }]]);
+      expect((runs[0] as CollectedRun).children.map((child) => [child.name, child.outputs])).toEqual([['GET /inner', { status: 204 }]]);
+    });
+
     it('two nested scopes (a scoped sub-app under a scoped app) both end, the inner run first, as a child of the outer', async () => {
       const collector = new RunCollector();
       const sub = express();
