@@ -64,7 +64,7 @@ const FULL: BenchSizes = {
   concurrent: { runs: 10_000, rounds: 3 },
   memory: { invokes: 1_000_000, warmup: 20_000 },
   importRounds: 31,
-  http: { rounds: 2, windows: 12, connections: 50, durationSeconds: 1, amount: undefined },
+  http: { rounds: 6, windows: 4, connections: 50, durationSeconds: 1, amount: undefined },
   viewer: { runs: 100_000, rounds: 3 },
 };
 
