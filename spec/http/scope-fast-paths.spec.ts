@@ -53,6 +53,16 @@ async function withServer(
   }
 }
 
+/** A client that reads the first chunk of `GET /`, then goes away. */
+async function leaveAfterFirstChunk(origin: string): Promise<void> {
+  const controller = new AbortController();
+  const response = await fetch(origin + '/', { signal: controller.signal });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  await reader.read();
+  controller.abort();
+  await reader.cancel().catch(() => undefined);
+}
+
 /** Logs the end of `child` runs, after a few turns of the event loop (a response not held would overtake it). */
 class SlowEndLog extends AsyncCallbackHandler {
   constructor(private readonly log: string[]) {
@@ -111,12 +121,7 @@ describe.each([
       },
       { handlers: () => record.handlers },
       async (origin) => {
-        const controller = new AbortController();
-        const response = await fetch(origin + '/', { signal: controller.signal });
-        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-        await reader.read();
-        controller.abort();
-        await reader.cancel().catch(() => undefined);
+        await leaveAfterFirstChunk(origin);
         await record.ended;
       },
     );
@@ -154,12 +159,7 @@ describe.each([
       },
       undefined,
       async (origin) => {
-        const controller = new AbortController();
-        const response = await fetch(origin + '/', { signal: controller.signal });
-        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-        await reader.read();
-        controller.abort();
-        await reader.cancel().catch(() => undefined);
+        await leaveAfterFirstChunk(origin);
         await childError;
       },
     );

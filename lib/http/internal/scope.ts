@@ -235,9 +235,17 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
     (Exchange.capturing as Exchange).resolveEnded = resolve;
   }
 
-  /** Calls the body of a run nobody observes, inside its scope. */
-  private static enterBody(this: void, exchange: Exchange): void {
-    exchange.runBody();
+  /** Enters the body of a run nobody observes, inside its scope. */
+  private static enterBody(this: void, exchange: Exchange, scope: RunScope): void {
+    exchange.begin(scope);
+  }
+
+  /** The run's body starts, in `scope`, the run's own: the route goes on. */
+  private begin(scope: RunScope): void {
+    this.entered = true;
+    this.runId = scope.callbacks.parentRunId;
+    this.observed = scope.callbacks.handlerSet.handlers.length > 0;
+    this.runBody();
   }
 
   /**
@@ -263,11 +271,8 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
       this.watch(executeObservedRun(this, undefined, scope));
       return;
     }
-    this.entered = true;
-    this.runId = scope.callbacks.parentRunId;
-    this.observed = false;
     try {
-      currentBackend<RunScope>().with(scope, Exchange.enterBody, this);
+      currentBackend<RunScope>().with(scope, Exchange.enterBody, this, scope);
     } catch (error) {
       // The adapters' bodies report their own failures; one that throws anyway ends the run with its error.
       this.fail(error);
@@ -348,10 +353,7 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
       // The client went away while a start handler ran: nothing starts under an aborted run.
       return Promise.reject(new AbortError(this.name, this.abortReason));
     }
-    this.entered = true;
-    this.runId = scope.callbacks.parentRunId;
-    this.observed = scope.callbacks.handlerSet.handlers.length > 0;
-    this.runBody();
+    this.begin(scope);
     if (this.settled) {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the route's own error, unchanged
       return this.output !== undefined ? Promise.resolve(this.output) : Promise.reject(this.failure);
