@@ -45,6 +45,7 @@ export function createAsyncContextBackend<TValue>(): ContextBackend<TValue> {
     with: (value, fn, ...args) => store.run(value, fn, ...args),
     bind: (value, fn) => (...args) => store.run(value, fn, ...args),
     observed: () => store.get() as TValue | undefined,
+    observedIsActive: true,
     outside: (fn, ...args) => store.run(undefined, fn, ...args),
   };
 }

@@ -40,6 +40,7 @@ export function createAsyncLocalStorageBackend<TValue>(): ContextBackend<TValue>
     with: (value, fn, ...args) => als.run(value, fn, ...args),
     bind: (value, fn) => (...args) => als.run(value, fn, ...args),
     observed: () => als.getStore() as TValue | undefined,
+    observedIsActive: true,
     outside: outsideOf(als),
   };
 }

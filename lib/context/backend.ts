@@ -24,6 +24,13 @@ export interface ContextBackend<TValue> {
    */
   observed(): TValue | undefined;
   /**
+   * Whether `observed()` always returns what `active()` does (every backend but the `'explicit'` one that
+   * tracks runs for diagnostics): a caller that has just read `active()` needs not read again. On Node 20
+   * each read of an AsyncLocalStorage costs a lookup of the current async resource, and more so in a
+   * server, where those resources have many shapes.
+   */
+  readonly observedIsActive: boolean;
+  /**
    * Calls `fn(...args)` with no value active: where handlers run, so that a run they start is a root of its
    * own. The same as `with(undefined, fn, ...args)`, but called for every event (every token), so backends
    * make it cheap where they can.

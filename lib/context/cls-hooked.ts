@@ -30,6 +30,7 @@ export function createClsHookedBackend<TValue>(): ContextBackend<TValue> {
     with: withValue,
     bind: (value, fn) => (...args) => withValue(value, fn, ...args),
     observed: active,
+    observedIsActive: true,
     outside: (fn, ...args) => withValue(undefined, fn, ...args),
   };
 }

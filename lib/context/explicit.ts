@@ -18,6 +18,7 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
       with: (_value, fn, ...args) => fn(...args),
       bind: (_value, fn) => fn,
       observed: () => undefined,
+      observedIsActive: true,
       outside: (fn, ...args) => fn(...args),
     };
   }
@@ -29,6 +30,7 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
     with: (value, fn, ...args) => als.run(value, fn, ...args),
     bind: (value, fn) => (...args) => als.run(value, fn, ...args),
     observed: () => als.getStore() as TValue | undefined,
+    observedIsActive: false,
     outside: outsideOf(als),
   };
 }
@@ -65,6 +67,7 @@ function createInFlightTracker<TValue>(): ContextBackend<TValue> {
     with: withValue,
     bind: (value, fn) => (...args) => withValue(value, fn, ...args),
     observed: () => current ?? inFlight[inFlight.length - 1],
+    observedIsActive: false,
     outside: (fn, ...args) => withValue(undefined, fn, ...args),
   };
 }

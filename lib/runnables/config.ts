@@ -501,6 +501,30 @@ function shapesScope(layer: NormalizedConfig): boolean {
 }
 
 /**
+ * A new run's scope: a {@link RunScope}, or with `source` (and no `signal`) a scope whose signal `source`
+ * makes on first read, built as such at once rather than copied from a RunScope (see {@link deferSignal}).
+ */
+function newScope(
+  source: SignalSource | undefined,
+  callbacks: CallbackManager,
+  tags: readonly string[],
+  metadata: Readonly<Record<string, unknown>>,
+  signal: AbortSignal | undefined,
+  configurable: Readonly<Record<string, unknown>> | undefined,
+  maxConcurrency: number | undefined,
+  parentRunId: string | undefined,
+  runName: string,
+  rootRunId: string,
+  owner: RunScope | undefined,
+  deadline: LongTimeout | undefined,
+): RunScope {
+  if (source === undefined || signal !== undefined) {
+    return new RunScope(callbacks, tags, metadata, signal, configurable, maxConcurrency, parentRunId, runName, rootRunId, owner, deadline);
+  }
+  return new DeferredSignalScope(source, callbacks, tags, metadata, configurable, maxConcurrency, parentRunId, runName, rootRunId, owner, deadline);
+}
+
+/**
  * The scope a run's body sees: the parent side, with the run itself as the parent of what it starts.
  * It doubles as the run's record: its id, its parent's id, its name, its root, the parent run it counts
  * as an open child of, and its own deadline.
@@ -514,6 +538,7 @@ export function childScope(
   deadline: LongTimeout | undefined,
   release?: () => void,
   ownHandlers?: readonly CallbackHandler[],
+  signalSource?: SignalSource,
 ): RunScope {
   if (ownHandlers !== undefined) {
     // Handlers of this run only (listeners): its children inherit the handlers without them.
@@ -534,10 +559,11 @@ export function childScope(
     withOwn._inheritTags = scope._inheritTags;
     withOwn._inheritHandlers = scope.callbacks.handlerSet;
     withOwn._release = scope._release;
-    return withOwn;
+    return signalSource === undefined ? withOwn : deferSignal(withOwn, signalSource);
   }
   if (parent === undefined) {
-    const scope = new RunScope(
+    const scope = newScope(
+      signalSource,
       new CallbackManager(NO_HANDLERS, { parentRunId: runId }),
       EMPTY_TAGS,
       EMPTY_METADATA,
@@ -557,7 +583,8 @@ export function childScope(
   const inherited = inheritableTags(parent);
   const own = parent._nextRunTags;
   const remote = parent._remote;
-  const scope = new RunScope(
+  const scope = newScope(
+    signalSource,
     new CallbackManager(inheritableHandlers(parent), { parentRunId: runId }),
     own === undefined ? inherited : (unionTags(inherited, own) ?? EMPTY_TAGS),
     parent.metadata,
@@ -657,20 +684,24 @@ export function combineSignals(a: AbortSignal | undefined, b: AbortSignal | unde
   return controller.signal;
 }
 
-// Where a deferred-signal scope keeps the function that makes its signal, then the signal. A symbol: neither
+// Where a deferred-signal scope keeps what makes its signal (the run's target). A symbol: neither
 // `Object.keys` nor `for...in` (config validation) sees it. (A WeakMap costs the garbage collector more.)
 const DEFERRED = Symbol('callscope.deferredSignal');
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** What makes a deferred signal: made on the first call, the same signal on every later one. */
+export interface SignalSource {
+  _makeSignal(): AbortSignal;
+}
+
 interface WithDeferred {
-  [DEFERRED]: AbortSignal | (() => AbortSignal);
+  [DEFERRED]: SignalSource;
 }
 
 function readDeferredSignal(this: RunScope & WithDeferred): AbortSignal {
-  const entry = this[DEFERRED];
-  if (typeof entry !== 'function') return entry;
-  return (this[DEFERRED] = entry());
+  // The source keeps the signal it made: the scope holds no function of its own per run.
+  return this[DEFERRED]._makeSignal();
 }
 
 // One getter for every deferred-signal scope (a getter per scope would give each its own hidden class).
@@ -681,41 +712,61 @@ const DEFERRED_SIGNAL: PropertyDescriptor = { get: readDeferredSignal, enumerabl
  * {@link deferSignal}); `{ ...config, tags }` carries the signal along like any other field. A RunScope by
  * its prototype chain, but not built by RunScope's constructor: that defines `signal` as a data property,
  * and turning it into a getter afterwards makes the object a slow dictionary. Here every field is set in
- * RunScope's order, the getter as a new property: ~0.1 µs, one hidden class for all such scopes.
+ * RunScope's order, the getter as a new property: one hidden class for all such scopes.
+ *
+ * Every field is assigned as `this.field = ...`, in the constructor's own text: V8 sizes an instance by
+ * counting those assignments. Written through an alias (`const self = this`), it reserved 10 fields in the
+ * object and put the other 11 in a separate array, grown three slots at a time: four allocations more per
+ * scope, 829 bytes per server request where 350 do (V8's sampling heap profiler, Node 20).
  */
+// The interface gives the class RunScope's fields (set below) without redeclaring each.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+interface DeferredSignalScope extends Writable<RunScope>, WithDeferred {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 class DeferredSignalScope {
-  constructor(scope: RunScope, make: () => AbortSignal) {
-    // spec/runnables/config.spec.ts checks that no field of RunScope is missing here.
-    const self = this as unknown as Writable<RunScope> & WithDeferred;
-    self.callbacks = scope.callbacks;
-    self.tags = scope.tags;
-    self.metadata = scope.metadata;
-    Object.defineProperty(self, 'signal', DEFERRED_SIGNAL);
-    self.configurable = scope.configurable;
-    self.maxConcurrency = scope.maxConcurrency;
-    self._parentRunId = scope._parentRunId;
-    self._runName = scope._runName;
-    self._rootRunId = scope._rootRunId;
-    self._owner = scope._owner;
-    self._deadline = scope._deadline;
-    self._ended = scope._ended;
-    self._openChildren = scope._openChildren;
-    self._childrenSettled = scope._childrenSettled;
-    self._inheritTags = scope._inheritTags;
-    self._inheritHandlers = scope._inheritHandlers;
-    self._nextRunTags = scope._nextRunTags;
-    self._source = scope._source;
-    self._remote = scope._remote;
-    self._release = scope._release;
-    self._signalUnwatched = true;
-    self[DEFERRED] = make;
+  constructor(
+    source: SignalSource,
+    callbacks: CallbackManager,
+    tags: readonly string[],
+    metadata: Readonly<Record<string, unknown>>,
+    configurable: Readonly<Record<string, unknown>> | undefined,
+    maxConcurrency: number | undefined,
+    parentRunId: string | undefined,
+    runName: string | undefined,
+    rootRunId: string | undefined,
+    owner: RunScope | undefined,
+    deadline: LongTimeout | undefined,
+  ) {
+    // spec/runnables/deferred-signal.spec.ts checks that no field of RunScope is missing here, in its order.
+    this.callbacks = callbacks;
+    this.tags = tags;
+    this.metadata = metadata;
+    Object.defineProperty(this, 'signal', DEFERRED_SIGNAL);
+    this.configurable = configurable;
+    this.maxConcurrency = maxConcurrency;
+    this._parentRunId = parentRunId;
+    this._runName = runName;
+    this._rootRunId = rootRunId;
+    this._owner = owner;
+    this._deadline = deadline;
+    this._ended = false;
+    this._openChildren = 0;
+    this._childrenSettled = undefined;
+    this._inheritTags = undefined;
+    this._inheritHandlers = undefined;
+    this._nextRunTags = undefined;
+    this._source = undefined;
+    this._remote = undefined;
+    this._release = undefined;
+    this._signalUnwatched = true;
+    this[DEFERRED] = source;
   }
 }
 Object.setPrototypeOf(DeferredSignalScope.prototype, RunScope.prototype);
 
 /**
- * The scope of a run that has no signal, neither its own nor inherited, given one that `make` makes on first
- * read (by a run started inside it, `getCurrentConfig().signal`, a spread copy of the config). For a run that
+ * The scope of a run that has no signal, neither its own nor inherited, given one that `source` makes on
+ * first read (by a run started inside it, `getCurrentConfig().signal`, a spread copy of the config). For a run that
  * must be cancellable but seldom is, such as a server request's, where signals are costly: on Node 20 making
  * an `AbortSignal` costs about 5 µs (more than a whole nested invoke), and a request whose route starts no run
  * never needs one. Where they are cheap ({@link cheapAbortSignals}: Node 22 and later) the run makes it at
@@ -724,10 +775,34 @@ Object.setPrototypeOf(DeferredSignalScope.prototype, RunScope.prototype);
  * run: whoever aborts it also ends the run.
  *
  * @param scope - the run's scope as {@link childScope} made it, not yet seen by anyone: it is copied.
+ * @param source - makes the signal on its first call and returns that same signal on every later one (the
+ *   run's target: a server request's exchange); the scope asks it on every read.
  * @internal
  */
-export function deferSignal(scope: RunScope, make: () => AbortSignal): RunScope {
-  return new DeferredSignalScope(scope, make) as unknown as RunScope;
+export function deferSignal(scope: RunScope, source: SignalSource): RunScope {
+  const deferred = new DeferredSignalScope(
+    source,
+    scope.callbacks,
+    scope.tags,
+    scope.metadata,
+    scope.configurable,
+    scope.maxConcurrency,
+    scope._parentRunId,
+    scope._runName,
+    scope._rootRunId,
+    scope._owner,
+    scope._deadline,
+  );
+  deferred._ended = scope._ended;
+  deferred._openChildren = scope._openChildren;
+  deferred._childrenSettled = scope._childrenSettled;
+  deferred._inheritTags = scope._inheritTags;
+  deferred._inheritHandlers = scope._inheritHandlers;
+  deferred._nextRunTags = scope._nextRunTags;
+  deferred._source = scope._source;
+  deferred._remote = scope._remote;
+  deferred._release = scope._release;
+  return deferred;
 }
 
 /**

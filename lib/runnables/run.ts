@@ -13,7 +13,7 @@ import { combineChunks } from './combine';
 import { findTap } from '../events/tap';
 import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks, type LostCallStyle } from './lost-callbacks';
-import { childScope, deferSignal, linkSignals, mergeScope, normalizeConfig, RunScope, unwatchedSignal, watchedSignal, type NormalizedConfig, type RunnableConfig } from './config';
+import { childScope, type SignalSource, linkSignals, mergeScope, normalizeConfig, RunScope, unwatchedSignal, watchedSignal, type NormalizedConfig, type RunnableConfig } from './config';
 
 /**
  * What the run machinery needs from a runnable: its body and how it reports its run to handlers. Chains,
@@ -33,7 +33,8 @@ export interface RunTarget<TInput, TOutput> {
   /**
    * Makes the signal of this target's runs when they have none (neither their own nor inherited): at once where
    * signals are cheap, else on first read (see {@link deferSignal}); the run does not watch it, whoever aborts
-   * it also ends the run. A server request's run has it. A method, called on the target.
+   * it also ends the run. A server request's run has it. A method, called on the target, perhaps more than
+   * once: it returns the signal it made the first time.
    */
   _makeSignal?(): AbortSignal;
 }
@@ -62,12 +63,12 @@ const NO_RUN = new RunScope(new CallbackManager(NO_HANDLERS), Object.freeze([]),
  * to a plain function call: on Node 24, entering an AsyncLocalStorage context alone costs more than three
  * nested async calls.
  */
-function isTransparent<TInput, TOutput>(target: RunTarget<TInput, TOutput>): boolean {
+function isTransparent<TInput, TOutput>(target: RunTarget<TInput, TOutput>, observed: RunScope | undefined): boolean {
   return (
     target.boundConfig === undefined &&
     target._listeners === undefined &&
     target._makeSignal === undefined &&
-    currentBackend<RunScope>().observed() === undefined &&
+    observed === undefined &&
     environmentTracer() === undefined
   );
 }
@@ -85,6 +86,8 @@ export function inheritedScope(config: RunnableConfig | undefined): RunScope | u
  * Resolves a call's config against what it inherits and opens the run's scope (id, name, parent, root,
  * deadline).
  *
+ * @param inheritedIsActive - `inherited` is what the backend's `active()` returned just now: where the
+ *   backend observes what is active, it is not read again for the lost-callback check.
  * @throws {@link ConfigError} when `config` is invalid; {@link LostCallbacksError} in `'explicit'` mode with
  *   `onLostCallbacks: 'throw'` when the run would lose its parent's handlers.
  */
@@ -92,6 +95,7 @@ export function openScope<TInput, TOutput>(
   target: RunTarget<TInput, TOutput>,
   config: RunnableConfig | undefined,
   inherited: RunScope | undefined,
+  inheritedIsActive = false,
 ): RunScope {
   const call = config === undefined || config instanceof RunScope ? undefined : normalizeConfig(config);
   const bound = target.boundConfig;
@@ -100,7 +104,8 @@ export function openScope<TInput, TOutput>(
   const parentRunId = parent?.callbacks.parentRunId;
   if (parentRunId === undefined) {
     // About to start a root run: in 'explicit' mode with diagnostics, was a run with handlers left behind?
-    const left = currentBackend<RunScope>().observed();
+    const backend = currentBackend<RunScope>();
+    const left = inheritedIsActive && backend.observedIsActive ? inherited : backend.observed();
     if (left !== undefined) reportLostCallbacks(runName, left, target._callStyle);
     // LANGSMITH_TRACING=true: root runs (and so their trees) also go to LangSmith, as LangChain's do.
     const tracer = environmentTracer();
@@ -120,7 +125,7 @@ export function openScope<TInput, TOutput>(
     if (inheritedSignal !== undefined || target._makeSignal === undefined) return childScope(parent, runId, runName, owner, inheritedSignal, undefined, undefined, own);
     // A signal of the target's own making (a server request's): the run does not watch it.
     if (cheapAbortSignals) return unwatchedSignal(childScope(parent, runId, runName, owner, target._makeSignal(), undefined, undefined, own));
-    return deferSignal(childScope(parent, runId, runName, owner, undefined, undefined, undefined, own), () => (target as Required<RunTarget<TInput, TOutput>>)._makeSignal());
+    return childScope(parent, runId, runName, owner, undefined, undefined, undefined, own, target as SignalSource);
   }
   const deadline = startDeadline(runName, timeout);
   const linked = linkSignals(parent?.signal, deadline.signal);
@@ -218,10 +223,17 @@ export function executeRun<TInput, TOutput>(
   input: TInput,
   config: RunnableConfig | undefined,
 ): Promise<TOutput> {
-  if ((config === undefined || config === NO_RUN) && isTransparent(target)) return bodyPromise(callBody, target, input, NO_RUN);
   let scope: RunScope;
   try {
-    scope = openScope(target, config, inheritedScope(config));
+    if (config === undefined) {
+      // One read of the context serves the transparency check, the inherited scope and the lost-callback check.
+      const backend = currentBackend<RunScope>();
+      const active = backend.active();
+      if (isTransparent(target, backend.observedIsActive ? active : backend.observed())) return bodyPromise(callBody, target, input, NO_RUN);
+      scope = openScope(target, undefined, active, true);
+    } else if (config === NO_RUN && isTransparent(target, currentBackend<RunScope>().observed())) {
+      return bodyPromise(callBody, target, input, NO_RUN);
+    } else scope = openScope(target, config, inheritedScope(config), !(config instanceof RunScope));
   } catch (error) {
     // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a ConfigError or LostCallbacksError
     return Promise.reject(error);

@@ -245,7 +245,7 @@ function apply(fn: (...args: unknown[]) => unknown, thisArg: unknown, args: unkn
  */
 async function callAsync(plan: CallPlan, thisArg: unknown, args: unknown[]): Promise<unknown> {
   const target = plan.target;
-  const scope = openScope(target, plan.parent, plan.parent ?? inheritedScope(undefined));
+  const scope = openScope(target, plan.parent, plan.parent ?? inheritedScope(undefined), plan.parent === undefined);
   enter(scope);
   const signal = scope.signal;
   if (signal?.aborted) {

@@ -1,5 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { ConfigError, RunnableLambda } from '../../lib';
+import { AsyncCallbackHandler, ConfigError, getCurrentConfig, RunCollector, RunnableLambda } from '../../lib';
 import { withRunScope } from '../../lib/http';
 import { describeRequestScope, failRoute, HOLD_HEADER, ID_HEADER, type ServerState, streamChat, type ScopeRequest } from '../helpers/http-pipeline';
 import { listen } from '../helpers/listen';
@@ -73,6 +73,124 @@ describe('withRunScope (node:http)', () => {
       { name: 'route /x?y=1', tags: ['http'], metadata: { agent: 'spec' } },
       { name: 'inner', tags: ['http'], metadata: { agent: 'spec' } },
     ]);
+  });
+
+  describe('the promise the wrapped listener returns', () => {
+    type Outcome = { settled: 'pending' } | { settled: 'resolved'; value: unknown } | { settled: 'rejected'; error: unknown };
+
+    /** Serves `listener` wrapped with `options`, sends one request, and reports how the wrapper's promise settled. */
+    async function outcomeOf(
+      listener: (req: IncomingMessage, res: ServerResponse) => unknown,
+      options?: Parameters<typeof withRunScope>[1],
+    ): Promise<{ outcome: Outcome; status: number; body: string }> {
+      const wrapped = withRunScope(listener, options);
+      let outcome: Outcome = { settled: 'pending' };
+      let settled!: () => void;
+      const done = new Promise<void>((resolve) => (settled = resolve));
+      const server = await listen(
+        http.createServer((req, res) => {
+          wrapped(req, res).then(
+            (value) => {
+              outcome = { settled: 'resolved', value };
+              settled();
+            },
+            (error: unknown) => {
+              outcome = { settled: 'rejected', error };
+              if (!res.writableEnded) {
+                res.statusCode = 500;
+                res.end();
+              }
+              settled();
+            },
+          );
+        }),
+      );
+      try {
+        const response = await fetch(server.origin + '/');
+        const body = await response.text();
+        await done;
+        return { outcome, status: response.status, body };
+      } finally {
+        await server.close();
+      }
+    }
+
+    /** A handler whose start events take a while: the route starts only after them. */
+    class SlowStart extends AsyncCallbackHandler {
+      override name = 'slow-start';
+      override async handleChainStart(): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+
+    it('resolves with undefined when the listener returns at once, with or without handlers', async () => {
+      const answer = (_req: IncomingMessage, res: ServerResponse) => {
+        res.end(getCurrentConfig() === undefined ? 'no run' : 'ok');
+      };
+      expect(await outcomeOf(answer)).toEqual({ outcome: { settled: 'resolved', value: undefined }, status: 200, body: 'ok' });
+      expect(await outcomeOf(answer, { handlers: () => [new SlowStart({ awaitHandlers: true })] })).toEqual({
+        outcome: { settled: 'resolved', value: undefined },
+        status: 200,
+        body: 'ok',
+      });
+    });
+
+    it('rejects with what the listener threw, unchanged, and the request run ends with that error', async () => {
+      const thrown = new Error('route failed');
+      for (const handlers of [undefined, () => [new SlowStart({ awaitHandlers: true })]]) {
+        const runs = new RunCollector();
+        const { outcome } = await outcomeOf(
+          () => {
+            throw thrown;
+          },
+          { handlers: () => [runs, ...(handlers?.() ?? [])] },
+        );
+        expect(outcome).toEqual({ settled: 'rejected', error: thrown });
+        expect(runs.runs).toEqual([expect.objectContaining({ name: 'GET /', error: thrown })]);
+      }
+      // Nobody observing the run: the promise still carries the error.
+      expect((await outcomeOf(() => {
+        throw thrown;
+      })).outcome).toEqual({ settled: 'rejected', error: thrown });
+    });
+
+    it("follows an async listener's promise: resolves when it resolves, rejects with its error", async () => {
+      let finished = false;
+      const slow = async (_req: IncomingMessage, res: ServerResponse) => {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        res.end('ok');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        finished = true;
+      };
+      expect((await outcomeOf(slow)).outcome).toEqual({ settled: 'resolved', value: undefined });
+      expect(finished).toBe(true);
+
+      const thrown = new Error('later');
+      const failing = async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        throw thrown;
+      };
+      expect((await outcomeOf(failing)).outcome).toEqual({ settled: 'rejected', error: thrown });
+      expect((await outcomeOf(failing, { handlers: () => [new SlowStart({ awaitHandlers: true })] })).outcome).toEqual({ settled: 'rejected', error: thrown });
+    });
+
+    it("rejects with the error of an option's function, without calling the listener", async () => {
+      const broken = new Error('no handlers today');
+      let called = false;
+      const { outcome } = await outcomeOf(
+        (_req, res) => {
+          called = true;
+          res.end();
+        },
+        {
+          handlers: () => {
+            throw broken;
+          },
+        },
+      );
+      expect(outcome).toEqual({ settled: 'rejected', error: broken });
+      expect(called).toBe(false);
+    });
   });
 
   describe('options', () => {

@@ -10,7 +10,6 @@ import {
   currentBackend,
   describeValue,
   executeObservedRun,
-  inheritedScope,
   openScope,
   watchedSignal,
   type RunScope,
@@ -257,10 +256,10 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
    * request makes no promise at all when the route ends the response before its body returns; otherwise
    * `ended` is made then, and settles when the outcome is decided.
    */
-  start(config: RunnableConfig | undefined): void {
+  start(config: RunnableConfig | undefined, inherited: RunScope | undefined): void {
     let scope: RunScope;
     try {
-      scope = openScope(this, config, inheritedScope(config));
+      scope = openScope(this, config, inherited, true);
     } catch (error) {
       // A ConfigError, or a LostCallbacksError in 'explicit' mode: the run did not start.
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- that error, unchanged
@@ -452,6 +451,7 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
   request: TRequest,
   facts: RequestFacts,
   exchange: Exchange,
+  inherited: RunScope | undefined,
 ): RunnableConfig | undefined {
   const handlers = settings.handlers === undefined ? undefined : settings.handlers(request);
   if (handlers !== undefined && !Array.isArray(handlers)) {
@@ -476,7 +476,7 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
   }
   // The request's signal is made when first read (see Exchange), unless the run needs it from its start: to
   // combine with a signal it inherits (a server started inside a run), or because the client is gone already.
-  const signal = exchange.aborted || inheritedScope(undefined)?.signal !== undefined ? exchange.signal : undefined;
+  const signal = exchange.aborted || inherited?.signal !== undefined ? exchange.signal : undefined;
   if (callbacks === undefined && tags === undefined && metadata === undefined && signal === undefined) return undefined;
   const config: RunnableConfig = {};
   if (callbacks !== undefined) config.callbacks = callbacks;
@@ -506,9 +506,11 @@ export function startRequestRun<TRequest, TExtra extends unknown[]>(
   if (body !== undefined) exchange.body = body;
   if (onUnstarted !== undefined) exchange.onUnstarted = onUnstarted;
   exchange.describe(requestRunName(settings, request, facts), facts.method, facts.url);
-  const config = requestConfig(settings, request, facts, exchange);
-  if (settings.propagate) withRemoteSpan(facts.headers, config?.callbacks, () => exchange.start(config));
-  else exchange.start(config);
+  // The run started inside another (a server started in a run) is its child: read once, for its signal and scope.
+  const inherited = currentBackend<RunScope>().active();
+  const config = requestConfig(settings, request, facts, exchange, inherited);
+  if (settings.propagate) withRemoteSpan(facts.headers, config?.callbacks, () => exchange.start(config, inherited));
+  else exchange.start(config, inherited);
 }
 
 // Where a scoped response keeps its state (a ResponseScope). The functions below are shared by every response
