@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import { Exchange, parseScopeOptions, startServerRun, type RunScopeOptions, type ScopeSettings } from '../http/internal';
+import { Exchange, parseScopeOptions, responsePrototypeOf, startServerRun, type RunScopeOptions, type ScopeSettings } from '../http/internal';
 
 /** Options of {@link runScopePlugin}: the request scope's options, given Fastify's `request`. */
 export type FastifyRunScopeOptions = RunScopeOptions<FastifyRequest>;
@@ -32,7 +32,7 @@ function register(fastify: FastifyInstance, options: FastifyRunScopeOptions, don
         reply.raw,
         { method: request.raw.method ?? request.method, url: request.raw.url ?? request.url, headers: request.headers },
         routeErrorOf,
-        undefined,
+        responsePrototypeOf(reply.raw),
         // Everything after this hook (body parsing, later hooks, the handler, error handling) continues from here.
         () => hookDone(),
         (error) => {

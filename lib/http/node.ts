@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError, describeValue } from '../internal/for-integrations';
-import { Exchange, parseScopeOptions, startServerRun, type FlushMode, type RunScopeOptions } from './internal/scope';
+import { Exchange, parseScopeOptions, responsePrototypeOf, startServerRun, type FlushMode, type RunScopeOptions } from './internal/scope';
 
 function noop(): void {}
 
@@ -141,7 +141,8 @@ export function withRunScope<TRequest extends IncomingMessage = IncomingMessage,
   return function scopedListener(this: unknown, req: TRequest, res: TResponse): Promise<void> {
     const exchange = new ListenerExchange(settings.flush, listener as (req: IncomingMessage, res: ServerResponse) => unknown, this, req, res);
     try {
-      startServerRun(exchange, settings, req, res, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers });
+      // The response's `end` is replaced once on its prototype (http.ServerResponse.prototype), not on each response.
+      startServerRun(exchange, settings, req, res, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, undefined, responsePrototypeOf(res));
     } catch (error) {
       // An option's function failed (or returned a bad value): the returned promise rejects with it.
       exchange.refuse(error);

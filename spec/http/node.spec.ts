@@ -75,6 +75,83 @@ describe('withRunScope (node:http)', () => {
     ]);
   });
 
+  describe("the response's `end`", () => {
+    /** Own property names and symbols of a response (read once it has finished: the scope may hold `end` for a flush). */
+    function ownKeys(res: ServerResponse): (string | symbol)[] {
+      return [...Object.getOwnPropertyNames(res), ...Object.getOwnPropertySymbols(res)];
+    }
+
+    it('is replaced once on the prototype, not on each response: a response ended at once gets no property from the scope', async () => {
+      const keys: { scoped?: (string | symbol)[]; plain?: (string | symbol)[] } = {};
+      const runs = new RunCollector();
+      const scoped = await listen(
+        http.createServer(
+          voidListener(
+            withRunScope(
+              (_req, res) => {
+                res.on('finish', () => (keys.scoped = ownKeys(res)));
+                res.end('scoped');
+              },
+              { handlers: () => [runs] },
+            ),
+          ),
+        ),
+      );
+      // A server of the same process without the scope: its responses end as before, and make no run.
+      const plain = await listen(
+        http.createServer((_req, res) => {
+          res.on('finish', () => (keys.plain = ownKeys(res)));
+          res.end('plain');
+        }),
+      );
+      try {
+        expect(await (await fetch(scoped.origin + '/')).text()).toBe('scoped');
+        expect(await (await fetch(plain.origin + '/')).text()).toBe('plain');
+        expect(await (await fetch(scoped.origin + '/')).text()).toBe('scoped');
+      } finally {
+        await scoped.close();
+        await plain.close();
+      }
+      expect(keys.scoped).toEqual(keys.plain);
+      expect(Object.prototype.hasOwnProperty.call(http.ServerResponse.prototype, 'end')).toBe(true);
+      expect(runs.runs.map((run) => [run.name, run.outputs])).toEqual([
+        ['GET /', { status: 200 }],
+        ['GET /', { status: 200 }],
+      ]);
+    });
+
+    it("ends the run through an `end` another layer put on the response before the scope, calling that layer's `end` once", async () => {
+      const runs = new RunCollector();
+      let wrapperCalls = 0;
+      const listener = withRunScope(
+        (_req, res) => {
+          res.statusCode = 201;
+          res.end('wrapped');
+        },
+        { handlers: () => [runs] },
+      );
+      const server = await listen(
+        http.createServer((req, res) => {
+          // As compression or a logging layer does: the response's own `end`, calling the one it replaced.
+          const end = res.end.bind(res);
+          res.end = ((...args: Parameters<ServerResponse['end']>) => {
+            wrapperCalls++;
+            return end(...args);
+          }) as ServerResponse['end'];
+          void listener(req, res);
+        }),
+      );
+      try {
+        const response = await fetch(server.origin + '/');
+        expect([response.status, await response.text()]).toEqual([201, 'wrapped']);
+      } finally {
+        await server.close();
+      }
+      expect(wrapperCalls).toBe(1);
+      expect(runs.runs.map((run) => [run.name, run.outputs])).toEqual([['GET /', { status: 201 }]]);
+    });
+  });
+
   describe('the promise the wrapped listener returns', () => {
     type Outcome = { settled: 'pending' } | { settled: 'resolved'; value: unknown } | { settled: 'rejected'; error: unknown };
 

@@ -7,6 +7,7 @@
 export {
   Exchange,
   parseScopeOptions,
+  responsePrototypeOf,
   runFetchExchange,
   startRequestRun,
   startServerRun,

@@ -641,6 +641,16 @@ function sharedEndOn(prototype: { end: ResponseEnd }): { readonly original: Resp
 }
 
 /**
+ * The prototype of `res` (`http.ServerResponse.prototype` for a plain server), for {@link startServerRun}'s
+ * `sharedPrototype`: the scope puts its `end` there once for all responses (shadowing
+ * `OutgoingMessage.prototype.end` for server responses only).
+ */
+export function responsePrototypeOf(res: ServerResponse): object | undefined {
+  const prototype = Object.getPrototypeOf(res) as { end?: unknown } | null;
+  return prototype !== null && typeof prototype.end === 'function' ? prototype : undefined;
+}
+
+/**
  * Starts the root run of one request served on a Node `ServerResponse` (see {@link startRequestRun}) and ties
  * the run to the response: the run ends when the route ends the response (`res.end()`), with the error
  * `errorOf(request)` then reports if any; with `'before-response'` the end is held until the request's
@@ -648,9 +658,12 @@ function sharedEndOn(prototype: { end: ResponseEnd }): { readonly original: Resp
  * run, at once if that happened before. The 'close' listener is added only when the route returned with the
  * outcome still open: a response its route ended at once never needs it.
  *
- * @param sharedPrototype - a prototype of the framework's responses (Express's `express.response`): its `end`
- *   is replaced once for all of them instead of each response's own. Used only when `res` inherits its `end`
- *   from there (no middleware wrapped the response's own `end`, no app overrides it in between).
+ * @param sharedPrototype - a prototype of the framework's responses (Express's `express.response`, else the
+ *   response's own prototype, `http.ServerResponse.prototype` for a plain server): its `end` is replaced once
+ *   for all of them instead of each response's own, which would add a property to every response (two, with
+ *   its state), costly on objects with as many as a `ServerResponse` has. Used only when `res` inherits its
+ *   `end` from there (no middleware wrapped the response's own `end`, no app overrides it in between).
+ *   Responses of the process that are not scoped go through the replaced `end` unchanged.
  * @throws {@link ConfigError} when an option's function returns a bad value, or whatever it throws; the
  *   response is then left as it was.
  */
