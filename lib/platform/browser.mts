@@ -57,15 +57,8 @@ export const asyncLocalStorageMissing: string | undefined =
     ? 'this runtime has no AsyncLocalStorage (no global one, and `node:async_hooks` cannot be loaded; on Cloudflare Workers, enable the `nodejs_als` or `nodejs_compat` compatibility flag)'
     : undefined;
 
-const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
-
-/** `byteCount` (at most 64 KiB) cryptographically strong random bytes as lower-case hex text. */
-export const randomHex = (byteCount: number): string => {
-  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(byteCount));
-  let text = '';
-  for (const byte of bytes) text += HEX[byte] as string;
-  return text;
-};
+/** `byteCount` (at most 64 KiB) cryptographically strong random bytes, in a new array. */
+export const randomBytes = (byteCount: number): Uint8Array => globalThis.crypto.getRandomValues(new Uint8Array(byteCount));
 
 /** True for errors: here, values with `Error` on their prototype chain or tagged `[object Error]`. */
 export const isNativeError = (value: unknown): value is Error =>

@@ -15,7 +15,7 @@ export {
   loadZod,
   onBeforeExit,
   openAppendStream,
-  randomHex,
+  randomBytes,
   requireFromLibrary,
   standardOutput,
   streamFinished,

@@ -47,14 +47,12 @@ export const asyncResourceClass = (): typeof AsyncResource | undefined => AsyncR
 /** Why there is no AsyncLocalStorage class (never, here). */
 export const asyncLocalStorageMissing: string | undefined = undefined;
 
-let randomPool: Buffer | undefined;
 let randomFill: typeof NodeCrypto.randomFillSync | undefined;
 
-/** `byteCount` (at most 16 KiB) cryptographically strong random bytes as lower-case hex text. */
-export const randomHex = (byteCount: number): string => {
+/** `byteCount` (at most 64 KiB) cryptographically strong random bytes, in a new array. */
+export const randomBytes = (byteCount: number): Uint8Array => {
   randomFill ??= (load('node:crypto') as typeof NodeCrypto).randomFillSync;
-  randomPool ??= Buffer.allocUnsafe(16 * 1024);
-  return randomFill(randomPool, 0, byteCount).toString('hex', 0, byteCount);
+  return randomFill(new Uint8Array(byteCount));
 };
 
 /** True for errors made by the runtime or any realm, even without `Error` on their prototype chain. */
