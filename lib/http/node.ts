@@ -1,12 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConfigError, describeValue } from '../internal/for-integrations';
+import { ConfigError, describeValue, isPromiseLike } from '../internal/for-integrations';
 import { Exchange, parseScopeOptions, responsePrototypeOf, startServerRun, type FlushMode, type RunScopeOptions } from './internal/scope';
 
 function noop(): void {}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
-}
 
 /** The promise of a wrapped listener that returned without a promise: shared, it is settled already. */
 const RETURNED: Promise<void> = Promise.resolve();

@@ -23,7 +23,7 @@ export { flushEnvironmentTracer } from './env-tracing';
 export { assertKnownKeys, lazySchema, nearestKey, parseOrThrow } from './validation';
 export { markRemote, remoteParentOfRun, type RemoteParent } from '../propagation/remote';
 export { abortErrorFor, raceAbort } from '../runnables/cancellation';
-export { backgroundPending } from '../callbacks/delivery';
+export { backgroundPending, isPromiseLike } from '../callbacks/delivery';
 export { inheritableHandlers, inheritableTags, mergeScope, normalizeConfig, RunScope, watchedSignal } from '../runnables/config';
 export { currentBackend } from '../settings';
 export { executeObservedRun, inheritedScope, openScope } from '../runnables/run';

@@ -13,7 +13,7 @@ import { combineChunks } from './combine';
 import { findTap } from '../events/tap';
 import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks, type LostCallStyle } from './lost-callbacks';
-import { childScope, type SignalSource, linkSignals, mergeScope, normalizeConfig, RunScope, unwatchedSignal, watchedSignal, type NormalizedConfig, type RunnableConfig } from './config';
+import { childScope, linkSignals, mergeScope, normalizeConfig, RunScope, unwatchedSignal, watchedSignal, type NormalizedConfig, type RunnableConfig, type SignalSource } from './config';
 
 /**
  * What the run machinery needs from a runnable: its body and how it reports its run to handlers. Chains,
