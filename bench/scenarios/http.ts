@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Scenario, ScenarioReport } from '../harness/report';
@@ -12,12 +13,40 @@ import { serve, type HttpServerVariant } from '../workers/http-server';
 
 const TARGET_RATIO = 0.9;
 
+// Per framework: without anything, with callscope's request scope (the target), and with only a bare
+// AsyncLocalStorage context per request (a reference: the part of the cost any request context kept in an
+// AsyncLocalStorage pays, before callscope does anything). Loaded in this order, reversed every other window,
+// so each variant is timed next to its neighbours.
 const VARIANTS: readonly (HttpServerVariant & { readonly label: string })[] = [
-  { framework: 'node:http', scoped: false, label: 'node:http' },
-  { framework: 'node:http', scoped: true, label: 'node:http + withRunScope' },
-  { framework: 'express', scoped: false, label: 'Express 5' },
-  { framework: 'express', scoped: true, label: 'Express 5 + runScope' },
+  { framework: 'node:http', scope: 'none', label: 'node:http' },
+  { framework: 'node:http', scope: 'callscope', label: 'node:http + withRunScope' },
+  { framework: 'node:http', scope: 'async-local-storage', label: 'node:http + AsyncLocalStorage.run only' },
+  { framework: 'express', scope: 'none', label: 'Express 5' },
+  { framework: 'express', scope: 'callscope', label: 'Express 5 + runScope' },
+  { framework: 'express', scope: 'async-local-storage', label: 'Express 5 + AsyncLocalStorage middleware only' },
 ];
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times, or `undefined` where there is no /proc. */
+const CLOCK_TICKS: number | undefined = (() => {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time (user + system, ms) the process `pid` has used so far, from /proc; `undefined` where unreadable. */
+function processCpuMs(pid: number | undefined): number | undefined {
+  if (CLOCK_TICKS === undefined || pid === undefined) return undefined;
+  try {
+    // "pid (comm) state ppid ... utime stime ...": fields 14 and 15, counted after the command's closing paren.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Where the load generator and the servers run. On Linux with two CPUs or more (and `taskset`), the bench
@@ -57,9 +86,9 @@ function placeOnCpus(): Placement {
 }
 
 /** Starts bench/workers/http-server.ts with one server per variant; resolves with their URLs and a stop function. */
-async function startServers(variants: readonly HttpServerVariant[], cpu?: number): Promise<{ urls: string[]; stop: () => Promise<void> }> {
+async function startServers(variants: readonly HttpServerVariant[], cpu?: number): Promise<{ urls: string[]; pid: number | undefined; stop: () => Promise<void> }> {
   const script = path.join(ROOT, 'bench', 'workers', 'http-server.ts');
-  const input = { variants: variants.map(({ framework, scoped }) => ({ framework, scoped })) };
+  const input = { variants: variants.map(({ framework, scope }) => ({ framework, scope })) };
   const args = ['--import', 'tsx', script, JSON.stringify(input)];
   const child =
     cpu === undefined
@@ -78,6 +107,8 @@ async function startServers(variants: readonly HttpServerVariant[], cpu?: number
   });
   return {
     urls: ports.map((port) => `http://127.0.0.1:${port}/`),
+    // taskset execs node in place: the same process.
+    pid: child.pid,
     stop: async () => {
       child.stdin.end();
       await exited;
@@ -85,8 +116,8 @@ async function startServers(variants: readonly HttpServerVariant[], cpu?: number
   };
 }
 
-/** Requests per second of one autocannon run against `url`; throws if any response failed. */
-async function load(url: string, sizes: BenchSizes['http']): Promise<number> {
+/** Requests per second of one autocannon run against `url`, and how many requests it made; throws if any response failed. */
+async function load(url: string, sizes: BenchSizes['http']): Promise<{ rate: number; requests: number }> {
   const result = await autocannon({
     url,
     connections: sizes.connections,
@@ -95,7 +126,7 @@ async function load(url: string, sizes: BenchSizes['http']): Promise<number> {
   if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
     throw new Error(`${url}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx responses.`);
   }
-  return result.requests.total / (result.duration || 1);
+  return { rate: result.requests.total / (result.duration || 1), requests: result.requests.total };
 }
 
 /** http: requests per second of a trivial route with and without the request scope, node:http and Express. */
@@ -103,13 +134,16 @@ export const httpScope: Scenario<BenchSizes> = {
   name: 'http',
   async run(sizes): Promise<ScenarioReport> {
     const rates = new Map<string, number[]>(VARIANTS.map((variant) => [variant.label, []]));
+    // Server CPU time (user + system) and requests over all timed windows, per variant (Linux only).
+    const cpu = new Map<string, { ms: number; requests: number }>(VARIANTS.map((variant) => [variant.label, { ms: 0, requests: 0 }]));
+    let cpuMeasured = CLOCK_TICKS !== undefined;
     if (sizes.http.amount !== undefined) {
       // Smoke: every variant in this process (no process to start), one short load each; only that it runs
       // and that every response is a 2xx.
       for (const variant of VARIANTS) {
         const server = await serve(variant);
         try {
-          rates.get(variant.label)?.push(await load(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, sizes.http));
+          rates.get(variant.label)?.push((await load(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, sizes.http)).rate);
         } finally {
           server.closeAllConnections();
           server.close();
@@ -128,10 +162,21 @@ export const httpScope: Scenario<BenchSizes> = {
         try {
           for (const server of servers) await load(server.urls[0] as string, { ...sizes.http, durationSeconds: 1 }); // warm-up
           for (let window = 0; window < sizes.http.windows; window++) {
-            const order = (window + round) % 2 === 0 ? [0, 1, 2, 3] : [1, 0, 3, 2];
+            const order = VARIANTS.map((_, index) => index);
+            if ((window + round) % 2 === 1) order.reverse();
             for (const index of order) {
               const variant = VARIANTS[index] as (typeof VARIANTS)[number];
-              rates.get(variant.label)?.push(await load(servers[index]?.urls[0] as string, sizes.http));
+              const server = servers[index];
+              const before = processCpuMs(server?.pid);
+              const { rate, requests } = await load(server?.urls[0] as string, sizes.http);
+              const after = processCpuMs(server?.pid);
+              rates.get(variant.label)?.push(rate);
+              const total = cpu.get(variant.label);
+              if (before === undefined || after === undefined || total === undefined) cpuMeasured = false;
+              else {
+                total.ms += after - before;
+                total.requests += requests;
+              }
             }
           }
         } finally {
@@ -149,39 +194,56 @@ export const httpScope: Scenario<BenchSizes> = {
       const plainRates = rates.get(plain) ?? [];
       return (rates.get(scoped) ?? []).map((rate, window) => rate / (plainRates[window] ?? Number.NaN));
     };
-    const pairs = [
-      { name: 'node:http', plain: medianOf('node:http'), scoped: medianOf('node:http + withRunScope'), ratios: windowRatios('node:http', 'node:http + withRunScope') },
-      { name: 'Express 5', plain: medianOf('Express 5'), scoped: medianOf('Express 5 + runScope'), ratios: windowRatios('Express 5', 'Express 5 + runScope') },
+    const cpuPerRequest = (label: string): string => {
+      const total = cpu.get(label);
+      return cpuMeasured && total !== undefined && total.requests > 0 ? `${((total.ms * 1000) / total.requests).toFixed(1)} µs` : 'n/a';
+    };
+    const frameworks = [
+      { name: 'node:http', plain: 'node:http', scoped: 'node:http + withRunScope', reference: 'node:http + AsyncLocalStorage.run only' },
+      { name: 'Express 5', plain: 'Express 5', scoped: 'Express 5 + runScope', reference: 'Express 5 + AsyncLocalStorage middleware only' },
     ];
     const measured = sizes.http.amount === undefined ? `${sizes.http.durationSeconds} s` : `${formatCount(sizes.http.amount)} requests`;
+    const pairedRatio = (plain: string, other: string): string => formatRatio(median(windowRatios(plain, other)));
     return {
       name: 'http',
       description:
         `A trivial route (\`GET /\` → \`ok\`) served on 127.0.0.1 by a server process of its own, loaded by autocannon (${sizes.http.connections} connections, ` +
-        `${measured} per window after a one-second warm-up) from the bench process; with and without callscope's request scope (no handlers: the cost of the scope itself); ` +
-        `${plural(sizes.http.rounds, 'round')} of fresh server processes, each with ${plural(sizes.http.windows, 'window')} per variant in alternating order; medians of requests per second, and for the targets the median of the windows' paired ratios (the two variants of a pair loaded back to back in every window).`,
+        `${measured} per window after a one-second warm-up) from the bench process; without anything, with callscope's request scope (no handlers: the cost of the scope itself), and, for reference, with only a bare \`AsyncLocalStorage\` context per request; ` +
+        `${plural(sizes.http.rounds, 'round')} of fresh server processes, each with ${plural(sizes.http.windows, 'window')} per variant in alternating order; medians of requests per second, and for the targets the median of the windows' paired ratios (the variants of a pair loaded back to back in every window).`,
       tables: [
         {
-          headers: ['server', 'requests/s (median)', 'each window'],
+          headers: ['server', 'requests/s (median)', 'server CPU per request', 'each window'],
           rows: VARIANTS.map((variant) => [
             variant.label,
             formatCount(medianOf(variant.label)),
+            cpuPerRequest(variant.label),
             (rates.get(variant.label) ?? []).map((rate) => formatCount(rate)).join(', '),
           ]),
         },
+        {
+          headers: ['framework', 'AsyncLocalStorage only / without (reference)', 'callscope\'s scope / without (target)', 'callscope\'s scope / AsyncLocalStorage only'],
+          rows: frameworks.map((framework) => [
+            framework.name,
+            pairedRatio(framework.plain, framework.reference),
+            pairedRatio(framework.plain, framework.scoped),
+            pairedRatio(framework.reference, framework.scoped),
+          ]),
+        },
       ],
-      targets: pairs.map((pair) => {
-        const ratio = median(pair.ratios);
+      targets: frameworks.map((framework) => {
+        const ratios = windowRatios(framework.plain, framework.scoped);
+        const ratio = median(ratios);
         return {
-          target: `http: ${pair.name} with the scope at least ${TARGET_RATIO}× the requests/s without it`,
-          observed: `${formatRatio(ratio)} (median of ${pair.ratios.length} windows' paired ratios, from ${formatRatio(Math.min(...pair.ratios))} to ${formatRatio(Math.max(...pair.ratios))}; medians ${formatCount(pair.scoped)} vs ${formatCount(pair.plain)} requests/s)`,
+          target: `http: ${framework.name} with the scope at least ${TARGET_RATIO}× the requests/s without it`,
+          observed: `${formatRatio(ratio)} (median of ${ratios.length} windows' paired ratios, from ${formatRatio(Math.min(...ratios))} to ${formatRatio(Math.max(...ratios))}; medians ${formatCount(medianOf(framework.scoped))} vs ${formatCount(medianOf(framework.plain))} requests/s)`,
           pass: ratio >= TARGET_RATIO,
         };
       }),
       notes: [
-        'With the scope the route answers 500 unless the request run is active in its context; every measurement had no errors and only 2xx responses, so every request ran in its run.',
+        'With the scope (or the bare context) the route answers 500 unless it is active there; every measurement had no errors and only 2xx responses, so every request ran in its run.',
         placement?.note ?? 'Smoke run: client and servers in this process, not pinned.',
-        'Client and server share the machine. The ratio, from the same windows, is the figure to read.',
+        'Client and server share the machine. The ratio, from the same windows, is the figure to read. When autocannon rather than the server limits a window, the variants show about the same rate and the ratio moves towards 1; the server CPU per request (user + system time of the server process over all timed windows, from /proc, divided by its requests) reflects the cost either way.',
+        'The reference rows enter a fresh object with `AsyncLocalStorage.run` per request and do nothing else (no run, no id, no end hook): what any request context kept in an AsyncLocalStorage costs before its own work. For Express this includes being one more middleware.',
       ],
     };
   },

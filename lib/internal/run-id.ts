@@ -49,7 +49,7 @@ function refill(): void {
 // refill() while its loop ran (on-stack replacement), then threw that code away at the decoder made after
 // the loop, which it had not seen yet; under a server's load that happened at nearly every refill (18 times
 // in 4 seconds), each time compiling it again on the server's own CPU.
-let decoder: TextDecoder | undefined;
+let decoder: { decode(bytes: Uint8Array): string } | undefined;
 
 /** Writes the random end of each of the pool's ids into `text` as ASCII, from `bytes` (BYTES_PER_ID per id). */
 function formatTails(bytes: Uint8Array, text: Uint8Array): void {
