@@ -201,10 +201,14 @@ export const httpScope: Scenario<BenchSizes> = {
       const perRequest = (ms: number): string => ((ms * 1000) / total.requests).toFixed(1);
       return `${perRequest(total.user)} + ${perRequest(total.system)} µs`;
     };
-    const frameworks = [
-      { name: 'node:http', plain: 'node:http', scoped: 'node:http + withRunScope', reference: 'node:http + AsyncLocalStorage.run only' },
-      { name: 'Express 5', plain: 'Express 5', scoped: 'Express 5 + runScope', reference: 'Express 5 + AsyncLocalStorage middleware only' },
-    ];
+    const labelOf = (framework: HttpServerVariant['framework'], scope: HttpServerVariant['scope']): string =>
+      (VARIANTS.find((variant) => variant.framework === framework && variant.scope === scope) as (typeof VARIANTS)[number]).label;
+    const frameworks = (['node:http', 'express'] as const).map((framework) => ({
+      name: labelOf(framework, 'none'),
+      plain: labelOf(framework, 'none'),
+      scoped: labelOf(framework, 'callscope'),
+      reference: labelOf(framework, 'async-local-storage'),
+    }));
     const measured = sizes.http.amount === undefined ? `${sizes.http.durationSeconds} s` : `${formatCount(sizes.http.amount)} requests`;
     const pairedRatio = (plain: string, other: string): string => formatRatio(median(windowRatios(plain, other)));
     return {
