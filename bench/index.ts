@@ -20,6 +20,7 @@ import './pipelines/langchain-env';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { lastCpu, pinThisProcess } from './harness/affinity';
 import { describeEnvironment, loadAverage, machineBusy, type RunEnvironment } from './harness/environment';
 import { renderMarkdown, renderScenarioMarkdown, renderScenarioText, renderText, verdict, type Scenario, type ScenarioReport, type Table } from './harness/report';
 import { formatDuration } from './harness/stats';
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
   for (const scenario of selected) {
     const started = performance.now();
     console.log(`\n… ${scenario.name}`);
-    const report = await scenario.run(settings.sizes);
+    const report = await runScenario(scenario, settings.sizes);
     reports.push(report);
     console.log(`${renderScenarioText(report)}\n(${scenario.name} took ${formatDuration(performance.now() - started)})`);
   }
@@ -84,6 +85,26 @@ async function main(): Promise<void> {
   writeFileSync(path.join(RESULTS_DIR, `node${NODE_MAJOR}.json`), `${JSON.stringify(recorded, null, 2)}\n`);
   writeFileSync(RESULTS_FILE, sideBySideMarkdown() + keptSoakSection());
   console.log(`\nWrote ${path.relative(ROOT, report)} and ${path.relative(ROOT, RESULTS_FILE)}.`);
+}
+
+/**
+ * Runs one scenario; one whose contenders are timed inside this process runs pinned to one CPU (the last),
+ * its report saying where it ran.
+ */
+async function runScenario(scenario: Scenario<BenchSizes>, sizes: BenchSizes): Promise<ScenarioReport> {
+  if (scenario.onOneCpu !== true) return scenario.run(sizes);
+  const cpu = lastCpu();
+  const pinning = pinThisProcess(cpu);
+  try {
+    const report = await scenario.run(sizes);
+    const placement =
+      pinning.cpus === undefined
+        ? `The bench process was not pinned to a CPU (${pinning.why ?? 'unknown'}): the scheduler may have moved it between CPUs during the rounds.`
+        : `The bench process (every thread, and the workers it started) was pinned to CPU ${pinning.cpus} with \`taskset\` for this scenario, so that every contender and round ran on the same core.`;
+    return { ...report, notes: [...report.notes, placement] };
+  } finally {
+    pinning.restore();
+  }
 }
 
 /** Splits `--node <major>` off the arguments. */

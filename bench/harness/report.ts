@@ -32,6 +32,12 @@ export interface ScenarioReport {
 /** A scenario of the suite. */
 export interface Scenario<TSizes> {
   readonly name: string;
+  /**
+   * The scenario times contenders against each other inside the bench process: the suite pins the process
+   * to one CPU while it runs, so that every contender and every round runs on the same core (see
+   * harness/affinity.ts).
+   */
+  readonly onOneCpu?: boolean;
   /** @throws when a verification fails (wrong event counts, say): the suite must not report its time. */
   run(sizes: TSizes): Promise<ScenarioReport>;
 }

@@ -16,6 +16,7 @@ const FLOOR_20 = `floor deep-${DEPTH}`;
 /** deep-20: how cost grows with depth; it must be linear, a constant cost per level. */
 export const deep20: Scenario<BenchSizes> = {
   name: 'deep-20',
+  onOneCpu: true,
   async run(sizes): Promise<ScenarioReport> {
     const mode = 'async-local-storage';
     const results = await interleave(

@@ -80,6 +80,7 @@ function comparisonTable(caption: string, results: ReadonlyMap<string, Measureme
 /** fan-out: (a) one lambda calling 100 children with Promise.all; (b) batch of 1,000 inputs, 10 at a time. */
 export const fanOut: Scenario<BenchSizes> = {
   name: 'fan-out',
+  onOneCpu: true,
   async run(sizes): Promise<ScenarioReport> {
     const wide = await interleave(await fanOutContenders(), sizes.micro);
     // One batch sample is a thousand nested-3 runs: fewer samples per round are enough.

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { lastCpu, pinThisProcess } from '../harness/affinity';
 import type { Scenario, ScenarioReport } from '../harness/report';
 import { formatCount, formatRatio, median, plural } from '../harness/stats';
 import { ROOT } from '../harness/worker';
@@ -67,20 +68,14 @@ interface Placement {
 
 function placeOnCpus(): Placement {
   const cpus = os.availableParallelism();
-  const unpinned = (why: string): Placement => ({ serverCpu: undefined, restore: () => undefined, note: `Client and servers were not pinned to CPUs (${why}).` });
-  if (process.platform !== 'linux' || cpus < 2) return unpinned(process.platform !== 'linux' ? 'not Linux' : 'one CPU');
-  let previous: string;
-  try {
-    // "pid 123's current affinity list: 0,1"
-    previous = execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' }).trim().split(': ').pop() ?? '';
-    execFileSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' });
-  } catch {
-    return unpinned('taskset is not available');
+  const pinned = pinThisProcess(0);
+  if (pinned.cpus === undefined) {
+    return { serverCpu: undefined, restore: () => undefined, note: `Client and servers were not pinned to CPUs (${pinned.why ?? 'unknown'}).` };
   }
-  const serverCpu = cpus - 1;
+  const serverCpu = lastCpu();
   return {
     serverCpu,
-    restore: () => execFileSync('taskset', ['-a', '-cp', previous, String(process.pid)], { stdio: 'ignore' }),
+    restore: () => pinned.restore(),
     note: `autocannon (in the bench process) was pinned to CPU 0 and every server process to CPU ${serverCpu}, with \`taskset\`: one CPU each, as the two would share ${cpus} cores anyway, without the scheduler moving them.`,
   };
 }

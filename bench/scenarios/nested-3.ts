@@ -20,6 +20,7 @@ const STRICT_FLOOR = "strict floor (callscope's id generator)";
  */
 export const nested3: Scenario<BenchSizes> = {
   name: 'nested-3',
+  onOneCpu: true,
   async run(sizes): Promise<ScenarioReport> {
     const ops = sizes.opsPerSample.nested3;
     const contenders = [

@@ -14,6 +14,7 @@ const BARE = 'bare async functions';
 /** no-handler: nested-3 with nobody listening, against three bare nested async function calls. */
 export const noHandler: Scenario<BenchSizes> = {
   name: 'no-handler',
+  onOneCpu: true,
   async run(sizes): Promise<ScenarioReport> {
     const ops = sizes.opsPerSample.noHandler;
     const bare = bareNestedChain(3);

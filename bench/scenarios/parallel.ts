@@ -46,6 +46,7 @@ function comparisonTable(results: ReadonlyMap<string, Measurement>): Table {
 /** parallel: `RunnableParallel.from` of 100 async lambdas with one counting handler, against @langchain/core's. */
 export const parallel: Scenario<BenchSizes> = {
   name: 'parallel',
+  onOneCpu: true,
   async run(sizes): Promise<ScenarioReport> {
     const results = await interleave(await contenders(), sizes.micro);
     const ours = measured(results, OURS);

@@ -62,6 +62,7 @@ function resolvedItems(count: number): AsyncIterableIterator<{ event: string }> 
 /** stream-events: nested-3 + a 1,000-token streaming model consumed through streamEvents. */
 export const streamEvents: Scenario<BenchSizes> = {
   name: 'stream-events',
+  onOneCpu: true,
   async run(sizes): Promise<ScenarioReport> {
     useMode('async-local-storage');
     const text = responseOfTokens(TOKENS);

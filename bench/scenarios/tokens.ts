@@ -37,6 +37,7 @@ async function tokenContender<THandler extends TokenHandler>(
 /** tokens: a fake chat model streaming a long response through one handler, sync and async. */
 export const tokens: Scenario<BenchSizes> = {
   name: 'tokens',
+  onOneCpu: true,
   async run(sizes): Promise<ScenarioReport> {
     const count = sizes.tokenCount;
     useMode('async-local-storage');

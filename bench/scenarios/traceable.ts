@@ -72,6 +72,7 @@ async function streamContender(name: string, consume: () => Promise<number>, wra
  */
 export const traceableScenario: Scenario<BenchSizes> = {
   name: 'traceable',
+  onOneCpu: true,
   async run(sizes): Promise<ScenarioReport> {
     useMode('async-local-storage');
     const ops = sizes.opsPerSample.nested3;

@@ -1,0 +1,44 @@
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+
+/** This process pinned to CPUs with `taskset`, until {@link Pinning.restore}. */
+export interface Pinning {
+  /** The CPU list the process runs on now (`'1'`), or `undefined` when it could not be pinned. */
+  readonly cpus: string | undefined;
+  /** Why it was not pinned, when it was not: for the report. */
+  readonly why: string | undefined;
+  /** Puts the process back on the CPUs it had (nothing to do when it was not pinned). */
+  restore(): void;
+}
+
+/** The last CPU: the one the suite runs timed work on (on Linux, CPU 0 usually takes the devices' interrupts). */
+export function lastCpu(): number {
+  return os.availableParallelism() - 1;
+}
+
+/**
+ * Pins every thread of this process (the main thread, V8's compiler and GC helpers, libuv's pool) to `cpu`
+ * on Linux, with `taskset -a`; threads and child processes started later inherit it. Left to the scheduler,
+ * a process moves between CPUs in the middle of a measurement. On this suite's 2-core virtual machine the
+ * two CPUs are not alike: nested-3 took 2.7 to 3.1 µs an invoke on CPU 1 and 4.8 to 5.1 µs on CPU 0 (which
+ * takes the virtio interrupts), so a run's rounds, and the contenders timed in them, landed on either speed
+ * at random. Not pinned where there is one CPU, no `taskset` or no Linux; the result says why.
+ */
+export function pinThisProcess(cpu: number): Pinning {
+  const unpinned = (why: string): Pinning => ({ cpus: undefined, why, restore: () => undefined });
+  if (process.platform !== 'linux') return unpinned('not Linux');
+  if (os.availableParallelism() < 2) return unpinned('one CPU');
+  let previous: string;
+  try {
+    // "pid 123's current affinity list: 0,1"
+    previous = execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' }).trim().split(': ').pop() ?? '';
+    execFileSync('taskset', ['-a', '-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    return unpinned('taskset is not available');
+  }
+  return {
+    cpus: String(cpu),
+    why: undefined,
+    restore: () => execFileSync('taskset', ['-a', '-cp', previous, String(process.pid)], { stdio: 'ignore' }),
+  };
+}
