@@ -88,19 +88,19 @@ async function main(): Promise<void> {
 }
 
 /**
- * Runs one scenario; one whose contenders are timed inside this process runs pinned to one CPU (the last),
- * its report saying where it ran.
+ * Runs one scenario; one whose contenders are timed inside this process runs with its main thread pinned to
+ * one CPU (the last), its report saying where it ran.
  */
 async function runScenario(scenario: Scenario<BenchSizes>, sizes: BenchSizes): Promise<ScenarioReport> {
   if (scenario.onOneCpu !== true) return scenario.run(sizes);
   const cpu = lastCpu();
-  const pinning = pinThisProcess(cpu);
+  const pinning = pinThisProcess(cpu, 'main');
   try {
     const report = await scenario.run(sizes);
     const placement =
       pinning.cpus === undefined
         ? `The bench process was not pinned to a CPU (${pinning.why ?? 'unknown'}): the scheduler may have moved it between CPUs during the rounds.`
-        : `The bench process (every thread, and the workers it started) was pinned to CPU ${pinning.cpus} with \`taskset\` for this scenario, so that every contender and round ran on the same core.`;
+        : `The bench process's main thread (and the workers it started) was pinned to CPU ${pinning.cpus} with \`taskset\` for this scenario, so that every contender and round ran on the same core; V8's compiler and garbage-collector threads were left free to use every CPU.`;
     return { ...report, notes: [...report.notes, placement] };
   } finally {
     pinning.restore();

@@ -16,29 +16,37 @@ export function lastCpu(): number {
   return os.availableParallelism() - 1;
 }
 
+/** Which threads of the process {@link pinThisProcess} pins. */
+export type PinnedThreads = 'main' | 'all';
+
 /**
- * Pins every thread of this process (the main thread, V8's compiler and GC helpers, libuv's pool) to `cpu`
- * on Linux, with `taskset -a`; threads and child processes started later inherit it. Left to the scheduler,
- * a process moves between CPUs in the middle of a measurement. On this suite's 2-core virtual machine the
- * two CPUs are not alike: nested-3 took 2.7 to 3.1 µs an invoke on CPU 1 and 4.8 to 5.1 µs on CPU 0 (which
- * takes the virtio interrupts), so a run's rounds, and the contenders timed in them, landed on either speed
- * at random. Not pinned where there is one CPU, no `taskset` or no Linux; the result says why.
+ * Pins this process to `cpu` on Linux, with `taskset`: its main thread only (`'main'`: V8's compiler and
+ * garbage-collector helpers, started with the process, stay free to run on any CPU, as they would in
+ * production), or every thread (`'all'`, `taskset -a`). Threads and child processes started later by a
+ * pinned thread inherit its CPU.
+ *
+ * Left to the scheduler, the main thread moves between CPUs in the middle of a measurement. On this suite's
+ * 2-core virtual machine the two CPUs are not alike: nested-3 took 2.7 to 3.1 µs an invoke on CPU 1 and 4.8
+ * to 5.1 µs on CPU 0 (which takes the virtio interrupts), so a run's rounds, and the contenders timed in
+ * them, landed on either speed at random. Not pinned where there is one CPU, no `taskset` or no Linux; the
+ * result says why.
  */
-export function pinThisProcess(cpu: number): Pinning {
+export function pinThisProcess(cpu: number, threads: PinnedThreads): Pinning {
   const unpinned = (why: string): Pinning => ({ cpus: undefined, why, restore: () => undefined });
   if (process.platform !== 'linux') return unpinned('not Linux');
   if (os.availableParallelism() < 2) return unpinned('one CPU');
+  const all = threads === 'all' ? ['-a'] : [];
   let previous: string;
   try {
     // "pid 123's current affinity list: 0,1"
     previous = execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' }).trim().split(': ').pop() ?? '';
-    execFileSync('taskset', ['-a', '-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
+    execFileSync('taskset', [...all, '-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
   } catch {
     return unpinned('taskset is not available');
   }
   return {
     cpus: String(cpu),
     why: undefined,
-    restore: () => execFileSync('taskset', ['-a', '-cp', previous, String(process.pid)], { stdio: 'ignore' }),
+    restore: () => execFileSync('taskset', [...all, '-cp', previous, String(process.pid)], { stdio: 'ignore' }),
   };
 }

@@ -33,8 +33,8 @@ export interface ScenarioReport {
 export interface Scenario<TSizes> {
   readonly name: string;
   /**
-   * The scenario times contenders against each other inside the bench process: the suite pins the process
-   * to one CPU while it runs, so that every contender and every round runs on the same core (see
+   * The scenario times contenders against each other inside the bench process: the suite pins the process's
+   * main thread to one CPU while it runs, so that every contender and every round runs on the same core (see
    * harness/affinity.ts).
    */
   readonly onOneCpu?: boolean;

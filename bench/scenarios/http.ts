@@ -68,7 +68,7 @@ interface Placement {
 
 function placeOnCpus(): Placement {
   const cpus = os.availableParallelism();
-  const pinned = pinThisProcess(0);
+  const pinned = pinThisProcess(0, 'all');
   if (pinned.cpus === undefined) {
     return { serverCpu: undefined, restore: () => undefined, note: `Client and servers were not pinned to CPUs (${pinned.why ?? 'unknown'}).` };
   }
