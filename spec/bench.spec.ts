@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 // The benchmark suite in smoke mode, as CI runs it: every scenario with tiny counts, so the suite cannot
@@ -58,6 +59,17 @@ describe('bench', () => {
 
     it.each(scenarios)('runs the %s scenario', (name) => {
       expect(outcome.stdout).toContain(`== ${name} ==`);
+    });
+
+    // Where taskset can pin (Linux, two CPUs or more), every scenario timing contenders in the bench process
+    // runs on one CPU; elsewhere the reports say it was not pinned. (Smoke runs serve http in-process.)
+    const canPin = process.platform === 'linux' && availableParallelism() >= 2;
+
+    it(`${canPin ? 'pins' : 'reports not pinning'} the in-process scenarios to one CPU`, () => {
+      const pinnedNotes = outcome.stdout.match(/main thread \(and the workers it started\) was pinned to CPU \d+/g) ?? [];
+      const unpinnedNotes = outcome.stdout.match(/The bench process was not pinned to a CPU/g) ?? [];
+      // nested-3, no-handler, deep-20, fan-out, parallel, tokens, traceable, stream-events
+      expect(canPin ? pinnedNotes.length : unpinnedNotes.length).toBe(8);
     });
 
     it('does not rewrite bench/RESULTS.md', () => {

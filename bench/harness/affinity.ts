@@ -11,9 +11,13 @@ export interface Pinning {
   restore(): void;
 }
 
+// Counted once, at load: `os.availableParallelism()` counts the CPUs the calling thread may run on, which is
+// one while this process is pinned (the http scenario once put its servers on the client's CPU that way).
+const CPUS_AT_START = os.availableParallelism();
+
 /** The last CPU: the one the suite runs timed work on (on Linux, CPU 0 usually takes the devices' interrupts). */
 export function lastCpu(): number {
-  return os.availableParallelism() - 1;
+  return CPUS_AT_START - 1;
 }
 
 /** Which threads of the process {@link pinThisProcess} pins. */
@@ -34,7 +38,7 @@ export type PinnedThreads = 'main' | 'all';
 export function pinThisProcess(cpu: number, threads: PinnedThreads): Pinning {
   const unpinned = (why: string): Pinning => ({ cpus: undefined, why, restore: () => undefined });
   if (process.platform !== 'linux') return unpinned('not Linux');
-  if (os.availableParallelism() < 2) return unpinned('one CPU');
+  if (CPUS_AT_START < 2) return unpinned('one CPU');
   const all = threads === 'all' ? ['-a'] : [];
   let previous: string;
   try {

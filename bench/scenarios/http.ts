@@ -2,7 +2,6 @@ import autocannon from 'autocannon';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { lastCpu, pinThisProcess } from '../harness/affinity';
 import type { Scenario, ScenarioReport } from '../harness/report';
@@ -57,7 +56,7 @@ function processCpuMs(pid: number | undefined): { user: number; system: number }
  * second unpinned and within 3% pinned; rounds of fresh processes still differ more than that, hence several
  * rounds. Elsewhere nothing is pinned, and the report says so.
  */
-interface Placement {
+export interface Placement {
   /** The CPU every server process is pinned to, or `undefined` when nothing is pinned. */
   readonly serverCpu: number | undefined;
   /** Puts the bench process back on the CPUs it had. */
@@ -66,13 +65,13 @@ interface Placement {
   readonly note: string;
 }
 
-function placeOnCpus(): Placement {
-  const cpus = os.availableParallelism();
+export function placeOnCpus(): Placement {
+  const serverCpu = lastCpu();
+  const cpus = serverCpu + 1;
   const pinned = pinThisProcess(0, 'all');
   if (pinned.cpus === undefined) {
     return { serverCpu: undefined, restore: () => undefined, note: `Client and servers were not pinned to CPUs (${pinned.why ?? 'unknown'}).` };
   }
-  const serverCpu = lastCpu();
   return {
     serverCpu,
     restore: () => pinned.restore(),
