@@ -8,14 +8,14 @@ export interface Pinning {
   /** Why it was not pinned, when it was not: for the report. */
   readonly why: string | undefined;
   /** Puts the process back on the CPUs it had (nothing to do when it was not pinned). */
-  restore(): void;
+  readonly restore: () => void;
 }
 
 // Counted once, at load: `os.availableParallelism()` counts the CPUs the calling thread may run on, which is
 // one while this process is pinned (the http scenario once put its servers on the client's CPU that way).
 const CPUS_AT_START = os.availableParallelism();
 
-/** The last CPU: the one the suite runs timed work on (on Linux, CPU 0 usually takes the devices' interrupts). */
+/** The last CPU: the one the suite runs timed work on (Linux usually routes device interrupts to CPU 0). */
 export function lastCpu(): number {
   return CPUS_AT_START - 1;
 }
@@ -30,10 +30,10 @@ export type PinnedThreads = 'main' | 'all';
  * pinned thread inherit its CPU.
  *
  * Left to the scheduler, the main thread moves between CPUs in the middle of a measurement. On this suite's
- * 2-core virtual machine the two CPUs are not alike: nested-3 took 2.7 to 3.1 µs an invoke on CPU 1 and 4.8
- * to 5.1 µs on CPU 0 (which takes the virtio interrupts), so a run's rounds, and the contenders timed in
- * them, landed on either speed at random. Not pinned where there is one CPU, no `taskset` or no Linux; the
- * result says why.
+ * 2-core virtual machine the two CPUs are not alike, and which is slower changes over time: nested-3 took 2.7
+ * to 3.1 µs an invoke pinned to CPU 1 and 4.8 to 5.1 µs pinned to CPU 0, and twenty minutes later CPU 1 was
+ * the slower one. Unpinned, a run's rounds, and the contenders timed in them, landed on either speed at
+ * random. Not pinned where there is one CPU, no `taskset` or no Linux; the result says why.
  */
 export function pinThisProcess(cpu: number, threads: PinnedThreads): Pinning {
   const unpinned = (why: string): Pinning => ({ cpus: undefined, why, restore: () => undefined });

@@ -74,7 +74,7 @@ export function placeOnCpus(): Placement {
   }
   return {
     serverCpu,
-    restore: () => pinned.restore(),
+    restore: pinned.restore,
     note: `autocannon (in the bench process) was pinned to CPU 0 and every server process to CPU ${serverCpu}, with \`taskset\`: one CPU each, as the two would share ${cpus} cores anyway, without the scheduler moving them.`,
   };
 }
