@@ -65,7 +65,7 @@ export function runScope(options?: ExpressRunScopeOptions): RequestHandler {
     const exchange = new MiddlewareExchange(settings.flush, next);
     try {
       // Every Express response inherits `end` from `express.response`: replaced there once, not per response.
-      startServerRun(exchange, settings, req, res, { method: req.method, url: req.originalUrl, headers: req.headers }, routeError, express.response);
+      startServerRun(exchange, settings, req, res, req.method, req.originalUrl, settings.propagate ? req.headers : undefined, routeError, express.response);
     } catch (error) {
       next(error);
     }

@@ -30,7 +30,9 @@ function register(fastify: FastifyInstance, options: FastifyRunScopeOptions, don
         settings,
         request,
         reply.raw,
-        { method: request.raw.method ?? request.method, url: request.raw.url ?? request.url, headers: request.headers },
+        request.raw.method ?? request.method,
+        request.raw.url ?? request.url,
+        settings.propagate ? request.headers : undefined,
         routeErrorOf,
         responsePrototypeOf(reply.raw),
         // Everything after this hook (body parsing, later hooks, the handler, error handling) continues from here.

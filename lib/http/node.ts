@@ -138,7 +138,7 @@ export function withRunScope<TRequest extends IncomingMessage = IncomingMessage,
     const exchange = new ListenerExchange(settings.flush, listener as (req: IncomingMessage, res: ServerResponse) => unknown, this, req, res);
     try {
       // The response's `end` is replaced once on its prototype (http.ServerResponse.prototype), not on each response.
-      startServerRun(exchange, settings, req, res, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, undefined, responsePrototypeOf(res));
+      startServerRun(exchange, settings, req, res, req.method ?? 'GET', req.url ?? '/', settings.propagate ? req.headers : undefined, undefined, responsePrototypeOf(res));
     } catch (error) {
       // An option's function failed (or returned a bad value): the returned promise rejects with it.
       exchange.refuse(error);

@@ -150,6 +150,52 @@ describe('withRunScope (node:http)', () => {
       expect(wrapperCalls).toBe(1);
       expect(runs.runs.map((run) => [run.name, run.outputs])).toEqual([['GET /', { status: 201 }]]);
     });
+    it('hands the `end` it ends through exactly the arguments the route gave, as many as it gave, and the callback is called', async () => {
+      const counts: number[] = [];
+      const finished: string[] = [];
+      const listener = withRunScope((req, res) => {
+        if (req.url === '/none') res.end();
+        else if (req.url === '/chunk') res.end('chunk');
+        else res.end('all three', 'utf8', () => finished.push(req.url ?? ''));
+      });
+      const server = await listen(
+        http.createServer((req, res) => {
+          const end = res.end;
+          // A layer that counts its arguments, as some do to tell `end(callback)` from `end(chunk)`.
+          res.end = function countingEnd(this: ServerResponse, ...args: unknown[]) {
+            counts.push(args.length);
+            return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+          } as ServerResponse['end'];
+          void listener(req, res);
+        }),
+      );
+      try {
+        const bodies = [];
+        for (const path of ['/none', '/chunk', '/three']) bodies.push(await (await fetch(server.origin + path)).text());
+        expect(bodies).toEqual(['', 'chunk', 'all three']);
+      } finally {
+        await server.close();
+      }
+      expect(counts).toEqual([0, 1, 3]);
+      expect(finished).toEqual(['/three']);
+    });
+  });
+
+  it("names each request's run after its method and path, the query left out, however many URLs it has seen", async () => {
+    const runs = new RunCollector();
+    const server = await listen(http.createServer(voidListener(withRunScope((_req, res) => res.end('ok'), { handlers: () => [runs] }))));
+    // More distinct URLs than the names kept between requests, some seen twice, under two methods.
+    const requests = Array.from({ length: 700 }, (_, i) => ({ method: i % 3 === 0 ? 'POST' : 'GET', path: `/item/${i % 600}?page=${i}` }));
+    try {
+      for (let from = 0; from < requests.length; from += 25) {
+        await Promise.all(requests.slice(from, from + 25).map(async ({ method, path }) => (await fetch(server.origin + path, { method })).text()));
+      }
+    } finally {
+      await server.close();
+    }
+    const expected = requests.map(({ method, path }) => `${method} ${path.slice(0, path.indexOf('?'))}`).sort();
+    expect(runs.runs.map((run) => run.name).sort()).toEqual(expected);
+    expect(runs.runs.map((run) => run.inputs)).toContainEqual({ method: 'POST', url: '/item/0?page=0' });
   });
 
   describe('the promise the wrapped listener returns', () => {

@@ -206,8 +206,11 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
   // functions that settle it are most of what a request allocates here.
   private resolveOutcome: ((output: RequestRunOutput) => void) | undefined = undefined;
   private rejectOutcome: ((error: unknown) => void) | undefined = undefined;
-  /** How the request ended when it ended before the body's promise was made: `{ status }`, or failed. */
-  private output: RequestRunOutput | undefined = undefined;
+  /**
+   * How the request ended when it ended before the body's promise was made: the response's status (the run's
+   * output `{ status }` is made only for a body that is asked for it), or -1 and the failure.
+   */
+  private status = -1;
   private failure: unknown = undefined;
   /** The request line, for the run's input (made only when a handler sees the start event). */
   private method = '';
@@ -218,7 +221,25 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
   /** Told when the run ended before its body could start, unless {@link Exchange.unstarted} is overridden. */
   onUnstarted: (error: unknown) => void = noop;
 
-  constructor(private readonly flushMode: FlushMode) {
+  // The response side, for a request served on a Node `ServerResponse` (see startServerRun): the exchange is
+  // also the response's state, found through the response by the shared `end` and 'close' listener, so a
+  // request makes one object for its run's runnable, its outcome and its response.
+  /** The adapter's request, handed to `errorOf` and `waitUntil`. */
+  request: unknown = undefined;
+  /** The response's `end` before the scope replaced it; `undefined` when {@link Exchange.outer} ends it. */
+  end: ResponseEnd | undefined = undefined;
+  /** The error the framework recorded for the request, read when the response ends. */
+  errorOf: ((request: unknown) => unknown) | undefined = undefined;
+  /** The exchange of a request scope the response was already in (two scopes nested), ended after this one. */
+  outer: Exchange | undefined = undefined;
+  /** The `waitUntil` option. */
+  waitUntil: ((pending: Promise<void>, request: unknown) => void) | undefined = undefined;
+  /** Set once the scope's `end` has run: a second call (from the flush, or the route again) goes straight through. */
+  ending = false;
+  /** Whether the exchange is stored on its response and counted in `openStoredStates`. */
+  stored = false;
+
+  constructor(/** When the request's background events are delivered. */ readonly flushMode: FlushMode) {
     super('request');
   }
 
@@ -355,7 +376,7 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
     this.begin(scope);
     if (this.settled) {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the route's own error, unchanged
-      return this.output !== undefined ? Promise.resolve(this.output) : Promise.reject(this.failure);
+      return this.status >= 0 ? Promise.resolve({ status: this.status }) : Promise.reject(this.failure);
     }
     Exchange.capturing = this;
     const outcome = new Promise<RequestRunOutput>(Exchange.captureOutcome);
@@ -368,7 +389,7 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
     if (this.settled) return;
     this.settled = true;
     if (this.resolveOutcome !== undefined) this.resolveOutcome({ status });
-    else this.output = { status };
+    else this.status = status;
     this.resolveEnded?.();
   }
 
@@ -428,9 +449,36 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/** How many default run names {@link defaultRunName} keeps before it starts over. */
+const RUN_NAMES_KEPT = 512;
+/** Default run names by method, then by URL as the request line has it: `GET` → `/chat?x=1` → `'GET /chat'`. */
+const runNames = new Map<string, Map<string, string>>();
+let runNamesKept = 0;
+
+/**
+ * `'METHOD /path'`, kept for the URLs seen last: a server answers the same few routes over and over, and the
+ * name is then found rather than made (two strings per request otherwise). URLs are the client's to choose:
+ * once {@link RUN_NAMES_KEPT} are kept, the names start over rather than grow.
+ */
+function defaultRunName(method: string, url: string): string {
+  let byUrl = runNames.get(method);
+  const kept = byUrl?.get(url);
+  if (kept !== undefined) return kept;
+  const name = `${method} ${pathOf(url)}`;
+  if (runNamesKept === RUN_NAMES_KEPT) {
+    runNames.clear();
+    runNamesKept = 0;
+    byUrl = undefined;
+  }
+  if (byUrl === undefined) runNames.set(method, (byUrl = new Map<string, string>()));
+  byUrl.set(url, name);
+  runNamesKept++;
+  return name;
+}
+
 /** The name of a request's run. @throws {@link ConfigError} when the `runName` option returns a bad value. */
-function requestRunName<TRequest, TExtra extends unknown[]>(settings: ScopeSettings<TRequest, TExtra>, request: TRequest, facts: RequestFacts): string {
-  const runName = settings.runName === undefined ? `${facts.method} ${pathOf(facts.url)}` : settings.runName(request);
+function requestRunName<TRequest, TExtra extends unknown[]>(settings: ScopeSettings<TRequest, TExtra>, request: TRequest, method: string, url: string): string {
+  const runName = settings.runName === undefined ? defaultRunName(method, url) : settings.runName(request);
   if (typeof runName !== 'string' || runName.length === 0) {
     throw new ConfigError('runName', runName, `Expected the \`runName\` option to return a non-empty string, got ${describeValue(runName)}.`, {
       code: 'INVALID_ARGUMENT',
@@ -449,7 +497,7 @@ function requestRunName<TRequest, TExtra extends unknown[]>(settings: ScopeSetti
 function requestConfig<TRequest, TExtra extends unknown[]>(
   settings: ScopeSettings<TRequest, TExtra>,
   request: TRequest,
-  facts: RequestFacts,
+  headers: IncomingHttpHeaders | Headers | undefined,
   exchange: Exchange,
   inherited: RunScope | undefined,
 ): RunnableConfig | undefined {
@@ -469,7 +517,7 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
     handlers === undefined || handlers.length === 0 ? undefined : (handlers as readonly CallbackHandlerLike[]);
   let tags = settings.tags;
   if (settings.propagate) {
-    const extracted = extractRunContext(facts.headers, { handlers: callbacks ?? [] });
+    const extracted = extractRunContext(headers ?? {}, { handlers: callbacks ?? [] });
     callbacks = extracted.callbacks;
     if (extracted.tags !== undefined) tags = [...new Set([...extracted.tags, ...(tags ?? [])])];
     if (extracted.metadata !== undefined) metadata = { ...extracted.metadata, ...metadata };
@@ -493,126 +541,137 @@ function requestConfig<TRequest, TExtra extends unknown[]>(
  * handler failing the start event, or the client gone already), so the adapter can pass the error on to the
  * framework.
  *
+ * @param method - the request's method, as the request line has it.
+ * @param url - path and query, as the request line has it: `/chat?x=1`.
+ * @param headers - the request's headers, read only when `settings.propagate` is set (adapters pass them only
+ *   then: reading `IncomingMessage.headers` builds them).
  * @throws {@link ConfigError} when an option's function returns a bad value, or whatever it throws.
  */
 export function startRequestRun<TRequest, TExtra extends unknown[]>(
   exchange: Exchange,
   settings: ScopeSettings<TRequest, TExtra>,
   request: TRequest,
-  facts: RequestFacts,
+  method: string,
+  url: string,
+  headers: IncomingHttpHeaders | Headers | undefined,
   body?: () => void,
   onUnstarted?: (error: unknown) => void,
 ): void {
   if (body !== undefined) exchange.body = body;
   if (onUnstarted !== undefined) exchange.onUnstarted = onUnstarted;
-  exchange.describe(requestRunName(settings, request, facts), facts.method, facts.url);
+  exchange.describe(requestRunName(settings, request, method, url), method, url);
   // The run started inside another (a server started in a run) is its child: read once, for its signal and scope.
   const inherited = currentBackend<RunScope>().active();
-  const config = requestConfig(settings, request, facts, exchange, inherited);
-  if (settings.propagate) withRemoteSpan(facts.headers, config?.callbacks, () => exchange.start(config, inherited));
+  const config = requestConfig(settings, request, headers, exchange, inherited);
+  if (settings.propagate) withRemoteSpan(headers ?? {}, config?.callbacks, () => exchange.start(config, inherited));
   else exchange.start(config, inherited);
 }
 
-// Where a scoped response keeps its state (a ResponseScope). The functions below are shared by every response
-// and find their request here through `this`: a function made per request that holds the response, stored on
-// the response, made V8 (Node 24) keep whole finished requests alive through minor GCs (the young generation
+// Where a scoped response keeps its exchange. The functions below are shared by every response and find
+// their request here through `this`: a function made per request that holds the response, stored on the
+// response, made V8 (Node 24) keep whole finished requests alive through minor GCs (the young generation
 // grew to 64 MB). A WeakMap instead of the property cost more still: every minor GC walks its entries.
 const RESPONSE_SCOPE = Symbol('callscope.responseScope');
 
-type ScopedResponse = ServerResponse & { [RESPONSE_SCOPE]?: ResponseScope<unknown> };
+type ScopedResponse = ServerResponse & { [RESPONSE_SCOPE]?: Exchange };
 
-// The response whose request run is being started (see startServerRun), and its state. While its route runs
-// synchronously, a response whose `end` is shared (Express's) is found here, and its state is stored on it
-// only if the route returns with the response still open: adding a property to a response whose prototype
-// Express swapped costs microseconds on Node 20 and 22 (about 4 µs of a 9 µs scope per request, profiled),
-// and a route that answers at once never needs it.
+/**
+ * A response's `end` (`OutgoingMessage.prototype.end` or a middleware's): `(chunk?, encoding?, callback?)`.
+ * The scope calls it with the arguments it was given, as many as were given (see {@link callEnd}).
+ */
+type ResponseEnd = (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) => ServerResponse;
+
+// The response whose request run is being started (see startServerRun), and its exchange. While its route
+// runs synchronously, a response whose `end` is shared (Express's) is found here, and its exchange is stored
+// on it only if the route returns with the response still open: adding a property to a response whose
+// prototype Express swapped costs microseconds on Node 20 and 22 (about 4 µs of a 9 µs scope per request,
+// profiled), and a route that answers at once never needs it.
 let activeResponse: ServerResponse | undefined;
-let activeState: ResponseScope<unknown> | undefined;
+let activeExchange: Exchange | undefined;
 
-// How many responses carry a state whose `end` has not run (or whose client has not gone): while there are
-// none, a request scope starting needs not look for an outer one on its response (on Node 20 and 22 reading
-// a missing property of a response Express swapped the prototype of costs close to a microsecond under load).
+// How many responses carry an exchange whose `end` has not run (or whose client has not gone): while there
+// are none, a request scope starting needs not look for an outer one on its response (on Node 20 and 22
+// reading a missing property of a response Express swapped the prototype of costs close to a microsecond
+// under load).
 let openStoredStates = 0;
 
-/** Stores `state` on its response, where the shared functions find it once the route has returned. */
-function storeState(res: ServerResponse, state: ResponseScope<unknown>): void {
-  (res as ScopedResponse)[RESPONSE_SCOPE] = state;
-  state.stored = true;
+/** Stores `exchange` on its response, where the shared functions find it once the route has returned. */
+function storeExchange(res: ServerResponse, exchange: Exchange): void {
+  (res as ScopedResponse)[RESPONSE_SCOPE] = exchange;
+  exchange.stored = true;
   openStoredStates++;
 }
 
-/** The state's response is done with (ended, or its client gone): it no longer counts as open. */
-function releaseState(state: ResponseScope<unknown>): void {
-  if (!state.stored) return;
-  state.stored = false;
+/** The exchange's response is done with (ended, or its client gone): it no longer counts as open. */
+function releaseExchange(exchange: Exchange): void {
+  if (!exchange.stored) return;
+  exchange.stored = false;
   openStoredStates--;
 }
 
-/** The state of a scoped response, or `undefined` (not scoped, or ended synchronously by its route). */
-function stateOf(res: ServerResponse): ResponseScope<unknown> | undefined {
-  return res === activeResponse ? activeState : (res as ScopedResponse)[RESPONSE_SCOPE];
+/** The exchange of a scoped response, or `undefined` (not scoped, or ended synchronously by its route). */
+function exchangeOf(res: ServerResponse): Exchange | undefined {
+  return res === activeResponse ? activeExchange : (res as ScopedResponse)[RESPONSE_SCOPE];
 }
 
 /** Prototypes whose `end` the scope replaced (see {@link startServerRun}): the `end` each had before, and the one put there. */
 const SHARED_ENDS = new WeakMap<object, { readonly original: ResponseEnd; readonly scoped: ResponseEnd }>();
 
-type ResponseEnd = (this: ServerResponse, ...args: unknown[]) => ServerResponse;
-
 /** The prototype {@link sharedEndOn} was last asked about, and its entry of {@link SHARED_ENDS}. */
 let lastPrototype: object | undefined;
 let lastEnds: { readonly original: ResponseEnd; readonly scoped: ResponseEnd } | undefined;
 
-/** One scoped response's state, kept on it under {@link RESPONSE_SCOPE} (see {@link activeResponse}). */
-class ResponseScope<TRequest> {
-  /** Set once the scope's `end` has run: a second call (from the flush, or the route again) goes straight through. */
-  ending = false;
-  /** Whether the state is on its response and counted in {@link openStoredStates}. */
-  stored = false;
-
-  constructor(
-    readonly exchange: Exchange,
-    readonly settings: ScopeSettings<TRequest, []>,
-    readonly request: TRequest,
-    /** The response's `end` before the scope replaced it (the prototype's, or another middleware's). */
-    readonly end: ResponseEnd,
-    readonly errorOf: ((request: TRequest) => unknown) | undefined,
-    /** The state of a scope the response was already in (two request scopes nested), ended after this one. */
-    readonly outer: ResponseScope<unknown> | undefined,
-  ) {}
+/**
+ * Calls `end` on `res` with the first `count` of `chunk`, `encoding` and `callback`: the arguments the scope's
+ * `end` was called with, as many as there were (an `end` that counts its arguments sees the same count).
+ * Spares the array a rest parameter makes on every response; `end` takes no more than three.
+ */
+function callEnd(end: ResponseEnd, res: ServerResponse, count: number, chunk: unknown, encoding: unknown, callback: unknown): ServerResponse {
+  if (count === 0) return end.call(res);
+  if (count === 1) return end.call(res, chunk);
+  if (count === 2) return end.call(res, chunk, encoding);
+  return end.call(res, chunk, encoding, callback);
 }
 
 /** The scoped response's 'close' listener: closed before it finished means the client went away. */
 function onResponseClose(this: ServerResponse): void {
   if (this.writableFinished) return;
-  for (let state = stateOf(this); state !== undefined; state = state.outer) {
-    state.exchange.abort();
-    releaseState(state);
+  for (let exchange = exchangeOf(this); exchange !== undefined; exchange = exchange.outer) {
+    exchange.abort();
+    releaseExchange(exchange);
   }
 }
 
 /** The `end` of a response scoped on its own (the scope replaced its own `end`). */
-function endAfterRun(this: ServerResponse, ...args: unknown[]): ServerResponse {
-  return endScoped(stateOf(this) as ResponseScope<unknown>, this, args);
+function endAfterRun(this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse {
+  // The count only (`arguments` is not copied): a rest parameter would make an array per response.
+  return endScoped(exchangeOf(this) as Exchange, this, arguments.length, chunk, encoding, callback);
 }
 
 /** Ends the request's run first, and with 'before-response' holds the end until its events are delivered. */
-function endScoped(state: ResponseScope<unknown>, res: ServerResponse, args: unknown[]): ServerResponse {
-  if (state.ending) return state.end.apply(res, args);
-  state.ending = true;
-  releaseState(state);
-  const { exchange, settings, request } = state;
-  const error = state.errorOf?.(request);
+function endScoped(exchange: Exchange, res: ServerResponse, count: number, chunk: unknown, encoding: unknown, callback: unknown): ServerResponse {
+  if (exchange.ending) return endBelow(exchange, res, count, chunk, encoding, callback);
+  exchange.ending = true;
+  releaseExchange(exchange);
+  const error = exchange.errorOf?.(exchange.request);
   if (error !== undefined) exchange.fail(error);
   else exchange.finish(res.statusCode);
-  if (settings.flush === 'before-response' && !exchange.nothingToFlush) {
+  if (exchange.flushMode === 'before-response' && !exchange.nothingToFlush) {
     const flushed = exchange.flushed();
-    void flushed.then(() => state.end.apply(res, args));
-    settings.waitUntil?.(flushed, request);
+    void flushed.then(() => endBelow(exchange, res, count, chunk, encoding, callback));
+    exchange.waitUntil?.(flushed, exchange.request);
     return res;
   }
-  const result = state.end.apply(res, args);
-  settings.waitUntil?.(exchange.flushed(), request);
+  const result = endBelow(exchange, res, count, chunk, encoding, callback);
+  if (exchange.waitUntil !== undefined) exchange.waitUntil(exchange.flushed(), exchange.request);
   return result;
+}
+
+/** Ends the response below `exchange`'s scope: through the outer scope (two nested), else with the `end` it replaced. */
+function endBelow(exchange: Exchange, res: ServerResponse, count: number, chunk: unknown, encoding: unknown, callback: unknown): ServerResponse {
+  const outer = exchange.outer;
+  if (outer !== undefined) return endScoped(outer, res, count, chunk, encoding, callback);
+  return callEnd(exchange.end as ResponseEnd, res, count, chunk, encoding, callback);
 }
 
 /**
@@ -625,11 +684,14 @@ function sharedEndOn(prototype: { end: ResponseEnd }): { readonly original: Resp
   let shared = SHARED_ENDS.get(prototype);
   if (shared === undefined) {
     const original = prototype.end;
-    const scoped = function scopedEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
-      const state = stateOf(this);
+    const scoped = function scopedEnd(this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse {
+      const exchange = exchangeOf(this);
+      // The count only (`arguments` is not copied): a rest parameter would make an array per response.
+      const count = arguments.length;
       // A response not scoped, or whose run is already ending: reached again through a wrapper the scope's
       // own `end` called (a middleware that captured this `end` and wrapped the response's own).
-      return state === undefined || state.ending ? original.apply(this, args) : endScoped(state, this, args);
+      if (exchange === undefined || exchange.ending) return callEnd(original, this, count, chunk, encoding, callback);
+      return endScoped(exchange, this, count, chunk, encoding, callback);
     };
     shared = { original, scoped };
     SHARED_ENDS.set(prototype, shared);
@@ -656,12 +718,14 @@ export function responsePrototypeOf(res: ServerResponse): object | undefined {
  * `errorOf(request)` then reports if any; with `'before-response'` the end is held until the request's
  * background events are delivered; a response closed before it finished (the client went away) aborts the
  * run, at once if that happened before. The 'close' listener is added only when the route returned with the
- * outcome still open: a response its route ended at once never needs it.
+ * outcome still open: a response its route ended at once never needs it. The exchange is the response's
+ * state too: one object per request.
  *
+ * @param method - the request's method; `url` its path and query; `headers` read only with `propagate`.
  * @param sharedPrototype - a prototype of the framework's responses (Express's `express.response`, else the
  *   response's own prototype, `http.ServerResponse.prototype` for a plain server): its `end` is replaced once
  *   for all of them instead of each response's own, which would add a property to every response (two, with
- *   its state), costly on objects with as many as a `ServerResponse` has. Used only when `res` inherits its
+ *   its exchange), costly on objects with as many as a `ServerResponse` has. Used only when `res` inherits its
  *   `end` from there (no middleware wrapped the response's own `end`, no app overrides it in between).
  *   Responses of the process that are not scoped go through the replaced `end` unchanged.
  * @throws {@link ConfigError} when an option's function returns a bad value, or whatever it throws; the
@@ -672,47 +736,50 @@ export function startServerRun<TRequest>(
   settings: ScopeSettings<TRequest, []>,
   request: TRequest,
   res: ServerResponse,
-  facts: RequestFacts,
+  method: string,
+  url: string,
+  headers: IncomingHttpHeaders | undefined,
   errorOf?: (request: TRequest) => unknown,
   sharedPrototype?: object,
   body?: () => void,
   onUnstarted?: (error: unknown) => void,
 ): void {
   const scopedRes = res as ScopedResponse;
-  const outer = res === activeResponse ? activeState : openStoredStates === 0 ? undefined : scopedRes[RESPONSE_SCOPE];
+  const outer = res === activeResponse ? activeExchange : openStoredStates === 0 ? undefined : scopedRes[RESPONSE_SCOPE];
+  exchange.request = request;
+  exchange.errorOf = errorOf as ((request: unknown) => unknown) | undefined;
+  exchange.waitUntil = settings.waitUntil as ((pending: Promise<void>, request: unknown) => void) | undefined;
   // What ends the response once this scope's run has ended: the outer scope (two request scopes nested), the
   // `end` the shared one replaced, or the response's own `end` before this scope replaced it.
-  let end: ResponseEnd;
   let ownEnd = false;
-  if (outer !== undefined) {
-    end = function endOuterScope(this: ServerResponse, ...args: unknown[]): ServerResponse {
-      return endScoped(outer, this, args);
-    };
-  } else {
+  if (outer !== undefined) exchange.outer = outer;
+  else {
     const shared = sharedPrototype === undefined ? undefined : sharedEndOn(sharedPrototype as { end: ResponseEnd });
     // eslint-disable-next-line @typescript-eslint/unbound-method -- compared, then called with `this` (the response)
-    end = res.end as ResponseEnd;
-    if (shared !== undefined && end === shared.scoped) end = shared.original;
-    else ownEnd = true;
+    const end = res.end as ResponseEnd;
+    if (shared !== undefined && end === shared.scoped) exchange.end = shared.original;
+    else {
+      exchange.end = end;
+      ownEnd = true;
+    }
   }
-  const state = new ResponseScope<TRequest>(exchange, settings, request, end, errorOf, outer) as ResponseScope<unknown>;
   if (ownEnd || outer !== undefined) {
-    // The response gets a property of its own anyway (or has one already): the state goes with it.
+    // The response gets a property of its own anyway (or has one already): the exchange goes with it.
     if (ownEnd) res.end = endAfterRun as ServerResponse['end'];
-    storeState(res, state);
+    storeExchange(res, exchange);
   }
   const previousResponse = activeResponse;
-  const previousState = activeState;
+  const previousExchange = activeExchange;
   activeResponse = res;
-  activeState = state;
+  activeExchange = exchange;
   try {
-    startRequestRun(exchange, settings, request, facts, body, onUnstarted);
+    startRequestRun(exchange, settings, request, method, url, headers, body, onUnstarted);
   } finally {
     activeResponse = previousResponse;
-    activeState = previousState;
+    activeExchange = previousExchange;
     // The route goes on after this returns (or the run did not start and the response ends later): from now on
-    // the response leads to its state, unless a scope nested in this one put its own there (ended last).
-    if (!state.ending && !state.stored && scopedRes[RESPONSE_SCOPE] === undefined) storeState(res, state);
+    // the response leads to its exchange, unless a scope nested in this one put its own there (ended last).
+    if (!exchange.ending && !exchange.stored && scopedRes[RESPONSE_SCOPE] === undefined) storeExchange(res, exchange);
   }
   // The outermost scope of a response listens for all (two request scopes nested: a scoped app under another).
   if (outer !== undefined || exchange.decided) return;
@@ -762,7 +829,9 @@ export async function runFetchExchange<TRequest, TExtra extends unknown[]>(
     exchange,
     settings,
     request,
-    facts,
+    facts.method,
+    facts.url,
+    facts.headers,
     () => {
       inRun = bindToCurrentContext(callThrough);
       let result: Promise<Response> | Response;
