@@ -11,6 +11,22 @@ export const MAX_TIMER_DELAY_MS = 2_147_483_647;
  */
 export type LongTimeout = NodeJS.Timeout | ChainedTimeout;
 
+/**
+ * Lets the process exit while `timer` is pending, where the runtime has such a thing: Node and Bun return a
+ * timer object with `unref()`, Deno a number that `Deno.unrefTimer` takes. Browsers and Workers return a
+ * number and have no process to keep alive: nothing to do there (calling `unref()` on that number threw a
+ * `TypeError`, which made every run with a `timeout` fail in those runtimes).
+ */
+function unrefTimer(timer: NodeJS.Timeout): void {
+  const handle = timer as unknown as { unref?: unknown } | number;
+  if (typeof handle === 'object' && handle !== null && typeof handle.unref === 'function') {
+    (handle as { unref(): void }).unref();
+    return;
+  }
+  const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+  if (typeof handle === 'number' && typeof deno?.unrefTimer === 'function') deno.unrefTimer(handle);
+}
+
 /** The timers of a delay longer than one Node timer can take; `current` is the one armed now. */
 class ChainedTimeout {
   current: NodeJS.Timeout;
@@ -24,7 +40,7 @@ class ChainedTimeout {
 
   private arm(left: number): NodeJS.Timeout {
     const timer = setTimeout(() => this.step(), Math.min(left, MAX_TIMER_DELAY_MS));
-    if (!this.ref) timer.unref();
+    if (!this.ref) unrefTimer(timer);
     return timer;
   }
 
@@ -47,7 +63,7 @@ class ChainedTimeout {
 export function setLongTimeout(callback: () => void, ms: number, ref = true): LongTimeout {
   if (ms <= MAX_TIMER_DELAY_MS) {
     const timer = setTimeout(callback, ms);
-    if (!ref) timer.unref();
+    if (!ref) unrefTimer(timer);
     return timer;
   }
   return new ChainedTimeout(Date.now() + ms, callback, ref);

@@ -133,4 +133,51 @@ describe('timeout in config', () => {
     await expect(RunnableLambda.from((x: number) => x).invoke(1, { timeout: 60_000 })).resolves.toBe(1);
     expect(timersActive()).toBe(timersBefore);
   });
+
+  describe('where `setTimeout` returns a number, as in browsers, Workers and Deno', () => {
+    const realSetTimeout = globalThis.setTimeout;
+    const realClearTimeout = globalThis.clearTimeout;
+    let timers: Map<number, NodeJS.Timeout>;
+    let cleared: number[];
+
+    beforeEach(() => {
+      timers = new Map();
+      cleared = [];
+      let nextId = 1;
+      // The browser shape: a numeric id, cleared by that id; the timer itself is a real one.
+      globalThis.setTimeout = ((callback: () => void, ms?: number) => {
+        const id = nextId++;
+        timers.set(id, realSetTimeout(callback, ms));
+        return id;
+      }) as unknown as typeof setTimeout;
+      globalThis.clearTimeout = ((id: number) => {
+        cleared.push(id);
+        realClearTimeout(timers.get(id));
+      }) as typeof clearTimeout;
+    });
+
+    afterEach(() => {
+      globalThis.setTimeout = realSetTimeout;
+      globalThis.clearTimeout = realClearTimeout;
+      delete (globalThis as { Deno?: unknown }).Deno;
+      for (const timer of timers.values()) realClearTimeout(timer);
+    });
+
+    it('ends a run past its deadline with RunTimeoutError, and clears the deadline of a run that ended in time', async () => {
+      const slow = RunnableLambda.from(() => delay(200).then(() => 'late'), { name: 'slow' });
+      await expect(slow.invoke(undefined, { timeout: 20 })).rejects.toMatchObject({ name: 'RunTimeoutError', timeoutMs: 20 });
+
+      await expect(RunnableLambda.from((x: number) => x * 2).invoke(21, { timeout: 60_000 })).resolves.toBe(42);
+      expect(cleared.length).toBeGreaterThan(0);
+      expect(cleared.every((id) => typeof id === 'number' && timers.has(id))).toBe(true);
+    });
+
+    it("unreferences the deadline with Deno's `Deno.unrefTimer`, so that a deadline alone never keeps Deno running", async () => {
+      const unrefTimer = jest.fn();
+      (globalThis as { Deno?: unknown }).Deno = { unrefTimer };
+      await expect(RunnableLambda.from((x: number) => x).invoke(1, { timeout: 60_000 })).resolves.toBe(1);
+      expect(unrefTimer).toHaveBeenCalledTimes(1);
+      expect(timers.has(unrefTimer.mock.calls[0]?.[0] as number)).toBe(true);
+    });
+  });
 });

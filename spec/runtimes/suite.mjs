@@ -215,6 +215,19 @@ export async function runSuite({ callscope, expected, node, urls }) {
     assertEqual(root.children.map((run) => [run.type, run.parentRunId === root.id, run.tokens]), [['llm', true, ['one', ' two', ' three']]], 'model run');
   });
 
+  await test("a run's `timeout` ends it with RunTimeoutError, and a run that finishes in time is not held by its deadline", async () => {
+    const slow = cs.RunnableLambda.from(() => new Promise((resolve) => setTimeout(() => resolve('late'), 200)), { name: 'slow' });
+    let thrown;
+    try {
+      await slow.invoke(undefined, { timeout: 20 });
+    } catch (error) {
+      thrown = error;
+    }
+    if (!(thrown instanceof cs.RunTimeoutError) || thrown.timeoutMs !== 20) throw new Error(`expected a RunTimeoutError after 20 ms, got ${String(thrown)}`);
+    const quick = cs.RunnableLambda.from((x) => x * 2, { name: 'quick' });
+    assertEqual(await quick.invoke(21, { timeout: 60_000 }), 42, 'output of a run that ended before its deadline');
+  });
+
   if (expected?.fileSystem === false) {
     await test('JsonlTracer refuses a file path with a ConfigError where there is no file system, and writes to a stream', async () => {
       let thrown;
