@@ -128,10 +128,22 @@ function deferLazyParts(): void {
 }
 
 /**
+ * The entry points that have a browser build besides the core: those whose integration works without Node's
+ * module loader, the request scope for fetch-style handlers (Hono and Web handlers on Workers and in edge
+ * functions) and the OpenAI client wrapper. The other integrations load their optional peer with `require`
+ * when first used (OpenTelemetry, Anthropic, LangChain) or serve Node frameworks (Express, Fastify, the
+ * viewer): they have no `browser` condition, and a bundle for browsers or Workers that imports one fails to
+ * build, rather than load a second copy of the core.
+ */
+const BROWSER_ENTRY_POINTS = { browser: ENTRY_POINTS.index, 'browser-http': ENTRY_POINTS.http, 'browser-hono': ENTRY_POINTS.hono, 'browser-openai': ENTRY_POINTS.openai } as const;
+
+/**
  * The browser build (package.json `browser` condition, which Cloudflare's wrangler also selects): the core
- * alone, as one ES module, with lib/platform/browser.mts in place of lib/platform/node.ts. A `node:` import
- * reachable from it fails the build. It runs only in runtimes without Node's module loader, so it cannot meet
- * the Node bundles in one process: no second copy of the shared state.
+ * and {@link BROWSER_ENTRY_POINTS} as ES modules sharing their code in chunks (dist/browser-chunk-*.mjs), so
+ * `callscope` and `callscope/hono` in one bundle hold one AsyncLocalStorage and one set of settings, with
+ * lib/platform/browser.mts in place of lib/platform/node.ts. A `node:` import reachable from it fails the
+ * build. It runs only in runtimes without Node's module loader, so it cannot meet the Node bundles in one
+ * process: no second copy of the shared state.
  */
 async function buildBrowser(): Promise<void> {
   const platformDir = path.resolve('lib/platform');
@@ -147,16 +159,19 @@ async function buildBrowser(): Promise<void> {
     },
   };
   await build({
-    entryPoints: { browser: ENTRY_POINTS.index },
+    entryPoints: BROWSER_ENTRY_POINTS,
     outdir: 'dist',
     outExtension: { '.js': '.mjs' },
     bundle: true,
+    splitting: true,
+    chunkNames: 'browser-chunk-[hash]',
     format: 'esm',
     platform: 'browser',
     // Top-level await (the AsyncLocalStorage probe in lib/platform/browser.mts).
     target: 'es2022',
     sourcemap: true,
-    external: ['zod', 'uuid', 'picocolors'],
+    // Dependencies, and the peers the integrations above import for their types only.
+    external: ['zod', 'uuid', 'picocolors', 'hono', 'openai'],
     tsconfig: 'tsconfig.build.json',
     plugins: [browserPlatform],
     logLevel: 'warning',

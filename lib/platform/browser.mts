@@ -88,11 +88,18 @@ export const requireFromLibrary = (id: string): unknown => {
   throw new Error(`Cannot load \`${id}\`: this runtime has no require() (browser build of callscope).`);
 };
 
-// The URL of the module holding callscope's code: frames from it are callscope's own.
-const LIBRARY_URL = import.meta.url;
+// The URL of the module holding this code, and of the folder of the browser build's other files (its entry
+// points and shared chunks, dist/browser*.mjs): frames from any of them are callscope's own. Bundled into an
+// app, all of callscope is in the app's one file, this URL. Workers have no module URL (`undefined`).
+const LIBRARY_URL: string | undefined = (import.meta as { url?: string }).url;
+const LIBRARY_FOLDER: string | undefined = typeof LIBRARY_URL === 'string' ? LIBRARY_URL.slice(0, LIBRARY_URL.lastIndexOf('/') + 1) : undefined;
+const BUILD_FILE = /^browser(-[\w-]+)?\.mjs$/;
 
 /** True when a stack frame's file is callscope's own module (or a dependency), not the caller. */
-export const isLibraryFrame = (file: string): boolean => file === LIBRARY_URL || file.includes('/node_modules/');
+export const isLibraryFrame = (file: string): boolean =>
+  file === LIBRARY_URL ||
+  file.includes('/node_modules/') ||
+  (LIBRARY_FOLDER !== undefined && file.startsWith(LIBRARY_FOLDER) && BUILD_FILE.test(file.slice(LIBRARY_FOLDER.length)));
 
 /** Reports a warning: `process.emitWarning` where it exists, `console.warn` otherwise. */
 export const emitWarning = (message: string, code: string): void => {

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { buildSync } from 'esbuild';
 
 // The package as a user gets it: built, packed with `npm pack`, installed from the tarball into a fresh
 // project outside the repository (so nothing resolves to the repo's own node_modules), then used from an
@@ -462,6 +463,41 @@ const { LiveViewer } = require('callscope/viewer');
 `,
     );
     expect(JSON.parse(run(process.execPath, ['viewer.cjs'], project))).toEqual({ refused: 'prot', url: true, page: true, seen: true });
+  });
+
+  it('bundles for Workers and browsers (the `browser` condition) with callscope/http, callscope/hono and callscope/openai on one copy of the core, no node: module reachable', () => {
+    writeFileSync(
+      join(project, 'worker.mjs'),
+      `import { RunnableLambda, getConfiguration } from 'callscope';
+import { withRunScopeFetch } from 'callscope/http';
+import { runScope } from 'callscope/hono';
+import { wrapOpenAI } from 'callscope/openai';
+const inner = RunnableLambda.from((x) => x, { name: 'inner' });
+export default { fetch: withRunScopeFetch(async () => new Response(String(await inner.invoke(getConfiguration().propagation)))), runScope, wrapOpenAI };
+`,
+    );
+    // As Cloudflare's wrangler resolves packages for a Worker; a browser bundler uses 'browser' alone.
+    const result = buildSync({
+      entryPoints: [join(project, 'worker.mjs')],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      conditions: ['workerd', 'worker', 'browser'],
+      target: 'es2022',
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs).map((file) => file.replace(/^.*node_modules\/callscope\//, 'callscope/'));
+    const bundled = inputs.filter((file) => file.startsWith('callscope/')).sort();
+    // The browser build only: no CommonJS file of the Node build, whose core would be a second copy.
+    expect(bundled.length).toBeGreaterThan(4);
+    expect(bundled.filter((file) => !/^callscope\/dist\/browser(-[\w-]+)?\.mjs$/.test(file))).toEqual([]);
+    expect(bundled).toEqual(expect.arrayContaining(['callscope/dist/browser.mjs', 'callscope/dist/browser-http.mjs', 'callscope/dist/browser-hono.mjs', 'callscope/dist/browser-openai.mjs']));
+    const code = result.outputFiles[0]?.text ?? '';
+    // esbuild writes a class as `var Name = class`, renamed `Name2` for a second one: one copy of the core, one RunScope.
+    expect(code.match(/\bRunScope\d* = class\b/g)).toHaveLength(1);
+    expect(code).not.toMatch(/\bfrom ["']node:|require\(["'](node:)?(async_hooks|module|path|util)["']\)/);
   });
 
   it('installs without the optional peer dependencies', () => {

@@ -1,7 +1,8 @@
 // The suite's entry in a browser page: bundled (spec/runtimes/run.mjs) from `callscope` as a bundler for
 // browsers resolves it (the package's `browser` condition); the driver calls runCallscopeSuite(input).
 import * as callscope from 'callscope';
+import * as http from 'callscope/http';
 import { runSuite } from './suite.mjs';
 
 globalThis.callscopePropagation = callscope.getConfiguration().propagation;
-globalThis.runCallscopeSuite = (input) => runSuite({ callscope, ...input, urls: {} });
+globalThis.runCallscopeSuite = (input) => runSuite({ callscope, http, ...input, urls: {} });

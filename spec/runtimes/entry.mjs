@@ -1,12 +1,14 @@
 // The suite's entry under Bun and Deno: imports the built package's ES module entry, runs the suite with the
 // input file named on the command line, and prints the result on one marked line for spec/runtimes/run.mjs.
 import * as callscope from '../../dist/index.mjs';
+import * as http from '../../dist/http.mjs';
 import { runSuite } from './suite.mjs';
 
 const args = globalThis.Deno?.args ?? globalThis.process.argv.slice(2);
 const { default: input } = await import(new URL(args[0], 'file://').href, { with: { type: 'json' } });
 const result = await runSuite({
   callscope,
+  http,
   ...input,
   urls: {
     fileUrl: import.meta.url,

@@ -159,7 +159,13 @@ const suite :Workerd.Worker = (
   exited.catch(() => undefined);
   try {
     await listening(port, exited);
-    const response = await Promise.race([fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: JSON.stringify(input) }), exited]);
+    const response = await Promise.race([
+      fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: JSON.stringify(input) }).catch((error) => {
+        // The connection broke (the Worker crashed, or workerd dropped the request): what workerd logged says why.
+        throw new Error(`${error instanceof Error ? error.message : String(error)}${error?.cause ? ` (${String(error.cause)})` : ''}; workerd logged: ${log.slice(-2000) || 'nothing'}`);
+      }),
+      exited,
+    ]);
     const text = await response.text();
     if (!response.ok) throw new Error(`the Worker answered ${response.status}: ${text.slice(0, 2000)} ${log.slice(-2000)}`);
     return JSON.parse(text);

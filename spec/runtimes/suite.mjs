@@ -8,20 +8,23 @@
  * README's table that exists in the runtime (node: modules are loaded with a dynamic import; a module the
  * runtime lacks makes the boundary 'n/a', which is itself asserted against spec/runtimes/expected.json),
  * isolation of 200 concurrent runs, the seed example (examples/async-callbacks.ts on FakeChatModel),
- * 'explicit' mode (the failure, the fix, the diagnostics) and streaming a model's tokens.
+ * 'explicit' mode (the failure, the fix, the diagnostics), streaming a model's tokens, run timeouts, and the
+ * request scope of fetch-style handlers (`callscope/http`, resolved as the runtime resolves it: one copy of the
+ * core with `callscope`).
  */
 import { z } from 'zod';
 
 /**
  * @param {object} options
  * @param {Record<string, any>} options.callscope - the module `import 'callscope'` gave in this runtime.
+ * @param {Record<string, any>} options.http - the module `import 'callscope/http'` gave in this runtime.
  * @param {{ propagation: string, fileSystem: boolean, boundaries: Record<string, string> } | undefined} options.expected
  *   - this runtime's entry of spec/runtimes/expected.json (undefined when recording it for the first time).
  * @param {{ seed: string[], explicitTree: string[] }} options.node - what the examples print on Node.
  * @param {{ workerUrl?: string, callscopeUrl?: string, fileUrl?: string }} options.urls - files some cases need.
  * @returns {Promise<{ results: { name: string, ok: boolean, error?: string }[], boundaries: Record<string, string>, propagation: string }>}
  */
-export async function runSuite({ callscope, expected, node, urls }) {
+export async function runSuite({ callscope, http, expected, node, urls }) {
   const cs = callscope;
   const results = [];
   const test = async (name, body) => {
@@ -226,6 +229,43 @@ export async function runSuite({ callscope, expected, node, urls }) {
     if (!(thrown instanceof cs.RunTimeoutError) || thrown.timeoutMs !== 20) throw new Error(`expected a RunTimeoutError after 20 ms, got ${String(thrown)}`);
     const quick = cs.RunnableLambda.from((x) => x * 2, { name: 'quick' });
     assertEqual(await quick.invoke(21, { timeout: 60_000 }), 42, 'output of a run that ended before its deadline');
+  });
+
+  await test('withRunScopeFetch (callscope/http): one root run per request, the runs of its handler and of its streamed body nested under it, waitUntil given its end', async () => {
+    if (http === undefined) throw new Error('the driver did not load callscope/http');
+    const collector = new cs.RunCollector();
+    const shout = cs.RunnableLambda.from((text) => text.toUpperCase(), { name: 'shout' });
+    // Without implicit context the handler cannot reach its run: in 'explicit' mode the runs below are roots.
+    const pending = [];
+    const handler = http.withRunScopeFetch(
+      async (request) => {
+        const word = await shout.invoke(new URL(request.url).searchParams.get('word'));
+        const encoder = new TextEncoder();
+        let sent = false;
+        return new Response(
+          new ReadableStream({
+            async pull(controller) {
+              if (sent) return controller.close();
+              sent = true;
+              controller.enqueue(encoder.encode(`${word} ${await shout.invoke('again')}`));
+            },
+          }),
+          { status: 201 },
+        );
+      },
+      { handlers: () => [collector], waitUntil: (done) => pending.push(done) },
+    );
+    const response = await handler(new Request('http://127.0.0.1/chat?word=hi', { method: 'POST' }));
+    assertEqual([response.status, await response.text()], [201, 'HI AGAIN'], 'the response');
+    assertEqual(pending.length, 1, 'promises given to waitUntil');
+    await pending[0];
+    const request = collector.runs.find((run) => run.name === 'POST /chat');
+    if (request === undefined) throw new Error(`no run named 'POST /chat' among ${JSON.stringify(collector.runs.map((run) => run.name))}`);
+    assertEqual([request.type, request.parentRunId, request.inputs, request.outputs], ['chain', undefined, { method: 'POST', url: '/chat?word=hi' }, { status: 201 }], 'the request run');
+    const nested = request.children.map((run) => [run.name, run.outputs]);
+    assertEqual(nested, implicit ? [['shout', { output: 'HI' }], ['shout', { output: 'AGAIN' }]] : [], 'runs nested under the request run');
+    // In 'explicit' mode the shouts are roots without handlers: the collector sees the request run alone.
+    assertEqual(collector.runs.length, 1, 'root runs the collector saw');
   });
 
   if (expected?.fileSystem === false) {
