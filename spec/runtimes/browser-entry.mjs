@@ -2,7 +2,9 @@
 // browsers resolves it (the package's `browser` condition); the driver calls runCallscopeSuite(input).
 import * as callscope from 'callscope';
 import * as http from 'callscope/http';
+import { runScope } from 'callscope/hono';
+import { Hono } from 'hono';
 import { runSuite } from './suite.mjs';
 
 globalThis.callscopePropagation = callscope.getConfiguration().propagation;
-globalThis.runCallscopeSuite = (input) => runSuite({ callscope, http, ...input, urls: {} });
+globalThis.runCallscopeSuite = (input) => runSuite({ callscope, http, hono: { runScope, Hono }, ...input, urls: {} });

@@ -2,6 +2,8 @@
 // input file named on the command line, and prints the result on one marked line for spec/runtimes/run.mjs.
 import * as callscope from '../../dist/index.mjs';
 import * as http from '../../dist/http.mjs';
+import { runScope } from '../../dist/hono.mjs';
+import { Hono } from 'hono';
 import { runSuite } from './suite.mjs';
 
 const args = globalThis.Deno?.args ?? globalThis.process.argv.slice(2);
@@ -9,6 +11,7 @@ const { default: input } = await import(new URL(args[0], 'file://').href, { with
 const result = await runSuite({
   callscope,
   http,
+  hono: { runScope, Hono },
   ...input,
   urls: {
     fileUrl: import.meta.url,

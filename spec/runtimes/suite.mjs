@@ -9,8 +9,8 @@
  * runtime lacks makes the boundary 'n/a', which is itself asserted against spec/runtimes/expected.json),
  * isolation of 200 concurrent runs, the seed example (examples/async-callbacks.ts on FakeChatModel),
  * 'explicit' mode (the failure, the fix, the diagnostics), streaming a model's tokens, run timeouts, and the
- * request scope of fetch-style handlers (`callscope/http`, resolved as the runtime resolves it: one copy of the
- * core with `callscope`).
+ * request scope of fetch-style handlers (`callscope/http` and `callscope/hono`, resolved as the runtime resolves
+ * them: one copy of the core with `callscope`).
  */
 import { z } from 'zod';
 
@@ -18,13 +18,14 @@ import { z } from 'zod';
  * @param {object} options
  * @param {Record<string, any>} options.callscope - the module `import 'callscope'` gave in this runtime.
  * @param {Record<string, any>} options.http - the module `import 'callscope/http'` gave in this runtime.
+ * @param {{ runScope: Function, Hono: Function }} options.hono - `runScope` from `callscope/hono` and Hono's `Hono` class.
  * @param {{ propagation: string, fileSystem: boolean, boundaries: Record<string, string> } | undefined} options.expected
  *   - this runtime's entry of spec/runtimes/expected.json (undefined when recording it for the first time).
  * @param {{ seed: string[], explicitTree: string[] }} options.node - what the examples print on Node.
  * @param {{ workerUrl?: string, callscopeUrl?: string, fileUrl?: string }} options.urls - files some cases need.
  * @returns {Promise<{ results: { name: string, ok: boolean, error?: string }[], boundaries: Record<string, string>, propagation: string }>}
  */
-export async function runSuite({ callscope, http, expected, node, urls }) {
+export async function runSuite({ callscope, http, hono, expected, node, urls }) {
   const cs = callscope;
   const results = [];
   const test = async (name, body) => {
@@ -266,6 +267,34 @@ export async function runSuite({ callscope, http, expected, node, urls }) {
     assertEqual(nested, implicit ? [['shout', { output: 'HI' }], ['shout', { output: 'AGAIN' }]] : [], 'runs nested under the request run');
     // In 'explicit' mode the shouts are roots without handlers: the collector sees the request run alone.
     assertEqual(collector.runs.length, 1, 'root runs the collector saw');
+  });
+
+  await test("Hono's app with runScope (callscope/hono): one root run per request, the route's runs nested under it, a route error passed on to Hono unchanged", async () => {
+    if (hono === undefined) throw new Error('the driver did not load callscope/hono and hono');
+    const collector = new cs.RunCollector();
+    const shout = cs.RunnableLambda.from((text) => text.toUpperCase(), { name: 'shout' });
+    const app = new hono.Hono();
+    app.use('*', hono.runScope({ handlers: () => [collector] }));
+    app.get('/shout/:word', async (c) => c.text(await shout.invoke(c.req.param('word'))));
+    app.get('/fail', () => {
+      throw new Error('route failed');
+    });
+    let seenByHono;
+    app.onError((error, c) => {
+      seenByHono = error;
+      return c.text('sorry', 500);
+    });
+    const ok = await app.fetch(new Request('http://127.0.0.1/shout/hi'));
+    assertEqual([ok.status, await ok.text()], [200, 'HI'], 'the response');
+    const failed = await app.fetch(new Request('http://127.0.0.1/fail'));
+    assertEqual([failed.status, await failed.text(), seenByHono?.message], [500, 'sorry', 'route failed'], 'the failed response');
+    await cs.awaitAllCallbacks();
+    const byName = Object.fromEntries(collector.runs.map((run) => [run.name, run]));
+    const shoutRun = byName['GET /shout/hi'];
+    if (shoutRun === undefined) throw new Error(`no run named 'GET /shout/hi' among ${JSON.stringify(Object.keys(byName))}`);
+    assertEqual([shoutRun.outputs, shoutRun.children.map((run) => run.name)], [{ status: 200 }, implicit ? ['shout'] : []], 'the request run and the runs nested under it');
+    const failRun = byName['GET /fail'];
+    assertEqual(failRun?.error instanceof Error ? failRun.error.message : failRun?.error, 'route failed', 'the error the failed request run ended with');
   });
 
   if (expected?.fileSystem === false) {

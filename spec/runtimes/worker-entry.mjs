@@ -2,11 +2,13 @@
 // for Workers resolves it (the package's `browser` condition). POST the suite's input; the response is the result.
 import * as callscope from 'callscope';
 import * as http from 'callscope/http';
+import { runScope } from 'callscope/hono';
+import { Hono } from 'hono';
 import { runSuite } from './suite.mjs';
 
 export default {
   async fetch(request) {
     const input = await request.json();
-    return Response.json(await runSuite({ callscope, http, ...input, urls: {} }));
+    return Response.json(await runSuite({ callscope, http, hono: { runScope, Hono }, ...input, urls: {} }));
   },
 };
