@@ -4,7 +4,9 @@ import * as callscope from 'callscope';
 import * as http from 'callscope/http';
 import { runScope } from 'callscope/hono';
 import { Hono } from 'hono';
+import { wrapOpenAI } from 'callscope/openai';
+import OpenAI from 'openai';
 import { runSuite } from './suite.mjs';
 
 globalThis.callscopePropagation = callscope.getConfiguration().propagation;
-globalThis.runCallscopeSuite = (input) => runSuite({ callscope, http, hono: { runScope, Hono }, ...input, urls: {} });
+globalThis.runCallscopeSuite = (input) => runSuite({ callscope, http, hono: { runScope, Hono }, openai: { wrapOpenAI, OpenAI }, ...input, urls: {} });

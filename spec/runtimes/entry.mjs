@@ -4,6 +4,8 @@ import * as callscope from '../../dist/index.mjs';
 import * as http from '../../dist/http.mjs';
 import { runScope } from '../../dist/hono.mjs';
 import { Hono } from 'hono';
+import { wrapOpenAI } from '../../dist/openai.mjs';
+import OpenAI from 'openai';
 import { runSuite } from './suite.mjs';
 
 const args = globalThis.Deno?.args ?? globalThis.process.argv.slice(2);
@@ -12,6 +14,7 @@ const result = await runSuite({
   callscope,
   http,
   hono: { runScope, Hono },
+  openai: { wrapOpenAI, OpenAI },
   ...input,
   urls: {
     fileUrl: import.meta.url,

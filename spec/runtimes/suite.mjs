@@ -9,8 +9,8 @@
  * runtime lacks makes the boundary 'n/a', which is itself asserted against spec/runtimes/expected.json),
  * isolation of 200 concurrent runs, the seed example (examples/async-callbacks.ts on FakeChatModel),
  * 'explicit' mode (the failure, the fix, the diagnostics), streaming a model's tokens, run timeouts, and the
- * request scope of fetch-style handlers (`callscope/http` and `callscope/hono`, resolved as the runtime resolves
- * them: one copy of the core with `callscope`).
+ * request scope of fetch-style handlers (`callscope/http` and `callscope/hono`) and the OpenAI SDK wrapper
+ * (`callscope/openai`), resolved as the runtime resolves them: one copy of the core with `callscope`.
  */
 import { z } from 'zod';
 
@@ -19,13 +19,14 @@ import { z } from 'zod';
  * @param {Record<string, any>} options.callscope - the module `import 'callscope'` gave in this runtime.
  * @param {Record<string, any>} options.http - the module `import 'callscope/http'` gave in this runtime.
  * @param {{ runScope: Function, Hono: Function }} options.hono - `runScope` from `callscope/hono` and Hono's `Hono` class.
+ * @param {{ wrapOpenAI: Function, OpenAI: Function }} options.openai - `wrapOpenAI` from `callscope/openai` and the `openai` SDK's client class.
  * @param {{ propagation: string, fileSystem: boolean, boundaries: Record<string, string> } | undefined} options.expected
  *   - this runtime's entry of spec/runtimes/expected.json (undefined when recording it for the first time).
  * @param {{ seed: string[], explicitTree: string[] }} options.node - what the examples print on Node.
  * @param {{ workerUrl?: string, callscopeUrl?: string, fileUrl?: string }} options.urls - files some cases need.
  * @returns {Promise<{ results: { name: string, ok: boolean, error?: string }[], boundaries: Record<string, string>, propagation: string }>}
  */
-export async function runSuite({ callscope, http, hono, expected, node, urls }) {
+export async function runSuite({ callscope, http, hono, openai, expected, node, urls }) {
   const cs = callscope;
   const results = [];
   const test = async (name, body) => {
@@ -295,6 +296,38 @@ export async function runSuite({ callscope, http, hono, expected, node, urls }) 
     assertEqual([shoutRun.outputs, shoutRun.children.map((run) => run.name)], [{ status: 200 }, implicit ? ['shout'] : []], 'the request run and the runs nested under it');
     const failRun = byName['GET /fail'];
     assertEqual(failRun?.error instanceof Error ? failRun.error.message : failRun?.error, 'route failed', 'the error the failed request run ended with');
+  });
+
+  await test('wrapOpenAI (callscope/openai) on the openai SDK: a chat completion, plain and streamed, is a model run nested in the run that made it', async () => {
+    if (openai === undefined) throw new Error('the driver did not load callscope/openai and openai');
+    const base = { id: 'chatcmpl-1', created: 1, model: 'gpt-test-1' };
+    const completion = {
+      ...base,
+      object: 'chat.completion',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'Hi there', refusal: null }, finish_reason: 'stop', logprobs: null }],
+      usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+    };
+    const chunk = (delta, finish) => ({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
+    const events = [chunk({ role: 'assistant', content: 'Hi' }, null), chunk({ content: ' there' }, null), chunk({}, 'stop')];
+    // The SDK's own HTTP layer, answered here: no network, whatever the runtime.
+    const fetch = async (_url, init) =>
+      JSON.parse(init.body).stream === true
+        ? new Response(`${events.map((event) => `data: ${JSON.stringify(event)}\n\n`).join('')}data: [DONE]\n\n`, { headers: { 'content-type': 'text/event-stream' } })
+        : Response.json(completion);
+    const client = openai.wrapOpenAI(new openai.OpenAI({ apiKey: 'test-key', baseURL: 'http://127.0.0.1:9/v1', fetch, maxRetries: 0, dangerouslyAllowBrowser: true }));
+    const messages = [{ role: 'user', content: 'Hello?' }];
+    const collector = new cs.RunCollector();
+    const app = cs.RunnableLambda.from(async () => {
+      const plain = await client.chat.completions.create({ model: 'gpt-test-1', messages });
+      let streamed = '';
+      for await (const event of await client.chat.completions.create({ model: 'gpt-test-1', messages, stream: true })) streamed += event.choices[0]?.delta?.content ?? '';
+      return [plain.choices[0].message.content, streamed];
+    }, { name: 'app' });
+    assertEqual(await app.invoke(undefined, { callbacks: [collector] }), ['Hi there', 'Hi there'], 'what the SDK returned');
+    const [root] = collector.runs;
+    // Without implicit context the SDK calls cannot reach the run they are made in: in 'explicit' mode they are roots.
+    const models = root.children.map((run) => [run.type, run.name, run.tokens]);
+    assertEqual(models, implicit ? [['llm', 'ChatOpenAI', []], ['llm', 'ChatOpenAI', ['Hi', ' there']]] : [], 'model runs nested under the app run');
   });
 
   if (expected?.fileSystem === false) {

@@ -4,11 +4,13 @@ import * as callscope from 'callscope';
 import * as http from 'callscope/http';
 import { runScope } from 'callscope/hono';
 import { Hono } from 'hono';
+import { wrapOpenAI } from 'callscope/openai';
+import OpenAI from 'openai';
 import { runSuite } from './suite.mjs';
 
 export default {
   async fetch(request) {
     const input = await request.json();
-    return Response.json(await runSuite({ callscope, http, hono: { runScope, Hono }, ...input, urls: {} }));
+    return Response.json(await runSuite({ callscope, http, hono: { runScope, Hono }, openai: { wrapOpenAI, OpenAI }, ...input, urls: {} }));
   },
 };
