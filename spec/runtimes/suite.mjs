@@ -233,7 +233,7 @@ export async function runSuite({ callscope, http, hono, openai, expected, node, 
     assertEqual(await quick.invoke(21, { timeout: 60_000 }), 42, 'output of a run that ended before its deadline');
   });
 
-  await test('withRunScopeFetch (callscope/http): one root run per request, the runs of its handler and of its streamed body nested under it, waitUntil given its end', async () => {
+  await test('withRunScopeFetch (callscope/http): one root run per request, the runs of its handler and of its streamed body nested under it, waitUntil given its end, the caller\'s run continued from its headers', async () => {
     if (http === undefined) throw new Error('the driver did not load callscope/http');
     const collector = new cs.RunCollector();
     const shout = cs.RunnableLambda.from((text) => text.toUpperCase(), { name: 'shout' });
@@ -268,6 +268,14 @@ export async function runSuite({ callscope, http, hono, openai, expected, node, 
     assertEqual(nested, implicit ? [['shout', { output: 'HI' }], ['shout', { output: 'AGAIN' }]] : [], 'runs nested under the request run');
     // In 'explicit' mode the shouts are roots without handlers: the collector sees the request run alone.
     assertEqual(collector.runs.length, 1, 'root runs the collector saw');
+
+    // propagate: the caller's run (a callscope run in another process, named in baggage) is the request run's parent.
+    const continued = new cs.RunCollector();
+    const callerRun = '0190b2c4-5d6e-7f80-8a9b-0c1d2e3f4a5b';
+    const next = http.withRunScopeFetch(async () => new Response('ok'), { handlers: () => [continued], propagate: true });
+    const headers = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', baggage: `callscope.run_id=${callerRun}` };
+    assertEqual(await (await next(new Request('http://127.0.0.1/next', { headers }))).text(), 'ok', 'the continued response');
+    assertEqual(continued.runs.map((run) => [run.name, run.parentRunId, run.parentIsRemote]), [['GET /next', callerRun, true]], 'the continued request run');
   });
 
   await test("Hono's app with runScope (callscope/hono): one root run per request, the route's runs nested under it, a route error passed on to Hono unchanged", async () => {
