@@ -220,6 +220,33 @@ export async function runSuite({ callscope, http, hono, openai, expected, node, 
     assertEqual(root.children.map((run) => [run.type, run.parentRunId === root.id, run.tokens]), [['llm', true, ['one', ' two', ' three']]], 'model run');
   });
 
+  await test('streamEvents through toEventStreamResponse: a traceable function calling a streaming model sends its v2 events as server-sent events', async () => {
+    const model = new cs.FakeChatModel({ responses: ['one two'] });
+    // Where nothing carries context ('explicit' mode) the chain's config is given on, as the README says:
+    // `withConfig` to the traceable function, the argument to the model (which then sits beside it, not in it).
+    const answer = cs.traceable(async (question, config) => (await (implicit ? model.invoke(question) : model.invoke(question, config))).content, { name: 'answer' });
+    const chain = cs.RunnableLambda.from((question, config) => (implicit ? answer(question) : answer.withConfig(config)(question, config)), { name: 'chain' });
+    const response = cs.toEventStreamResponse(chain.streamEvents('hi', { version: 'v2' }));
+    assertEqual([response.status, response.headers.get('content-type')?.split(';')[0]], [200, 'text/event-stream'], 'the response');
+    const events = (await response.text())
+      .split('\n\n')
+      .filter((block) => block.includes('data: '))
+      .map((block) => JSON.parse(block.slice(block.indexOf('data: ') + 'data: '.length)))
+      .filter((event) => typeof event.event === 'string');
+    const names = events.map((event) => `${event.event}:${event.name}`);
+    // The function's run and the model's are in the stream in every mode: the config reaches them either way.
+    for (const expectedName of ['on_chain_start:chain', 'on_chain_start:answer', 'on_chat_model_start:FakeChatModel', 'on_chat_model_stream:FakeChatModel', 'on_chat_model_end:FakeChatModel', 'on_chain_end:answer', 'on_chain_end:chain']) {
+      if (!names.includes(expectedName)) throw new Error(`no ${expectedName} event among ${JSON.stringify(names)}`);
+    }
+    const tokens = events.filter((event) => event.event === 'on_chat_model_stream').map((event) => event.data.chunk.content ?? event.data.chunk.kwargs?.content);
+    assertEqual(tokens, ['one', ' two'], 'streamed tokens');
+    const runIdOf = (name) => events.find((event) => event.event === 'on_chain_start' && event.name === name)?.run_id;
+    const modelStart = events.find((event) => event.event === 'on_chat_model_start');
+    const answerStart = events.find((event) => event.event === 'on_chain_start' && event.name === 'answer');
+    assertEqual(answerStart.parent_ids, [runIdOf('chain')], 'the traceable run\'s ancestors');
+    assertEqual(modelStart.parent_ids, implicit ? [runIdOf('chain'), runIdOf('answer')] : [runIdOf('chain')], 'the model run\'s ancestors');
+  });
+
   await test("a run's `timeout` ends it with RunTimeoutError, and a run that finishes in time is not held by its deadline", async () => {
     const slow = cs.RunnableLambda.from(() => new Promise((resolve) => setTimeout(() => resolve('late'), 200)), { name: 'slow' });
     let thrown;
