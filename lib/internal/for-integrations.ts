@@ -24,9 +24,9 @@ export { assertKnownKeys, lazySchema, nearestKey, parseOrThrow } from './validat
 export { markRemote, remoteParentOfRun, type RemoteParent } from '../propagation/remote';
 export { abortErrorFor, raceAbort } from '../runnables/cancellation';
 export { backgroundPending, isPromiseLike } from '../callbacks/delivery';
-export { inheritableHandlers, inheritableTags, mergeScope, normalizeConfig, RunScope, watchedSignal } from '../runnables/config';
+export { inheritableHandlers, inheritableTags, knownRunId, mergeScope, normalizeConfig, RunScope, watchedSignal } from '../runnables/config';
 export { currentBackend } from '../settings';
-export { executeObservedRun, inheritedScope, openScope } from '../runnables/run';
+export { executeObservedRun, inheritedScope, openDormantRoot, openScope } from '../runnables/run';
 export { isError, messageOf, toJsonError, toJsonValue } from '../tracers/internal/to-json-value';
 export {
   followApiPromise,

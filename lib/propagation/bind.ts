@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { ConfigError, describeValue } from '../errors';
-import type { RunnableConfig, RunScope } from '../runnables/config';
+import { namesRun, type RunnableConfig, type RunScope } from '../runnables/config';
 import { currentBackend } from '../settings';
 
 /**
@@ -20,7 +20,7 @@ import { currentBackend } from '../settings';
 export function getCurrentConfig(): RunnableConfig | undefined {
   const scope = currentBackend<RunScope>().active();
   // Background handlers are called in a marker context that names no run (see run.ts): that is no run.
-  return scope?.callbacks.parentRunId === undefined ? undefined : scope;
+  return scope === undefined || !namesRun(scope) ? undefined : scope;
 }
 
 /**

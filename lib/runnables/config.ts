@@ -5,6 +5,7 @@ import type { CallbackHandler, CallbackHandlerLike } from '../callbacks/handler'
 import { ConfigError, describeValue } from '../errors';
 import type { LongTimeout } from '../internal/timers';
 import { lazySchema, nearestKey, parseOrThrow } from '../internal/validation';
+import { newRunId } from '../internal/run-id';
 import { loadUuid } from '../platform';
 import { fromLangChainManager, isLangChainManager, type LangChainManagerLike } from '../callbacks/foreign-manager';
 import { rememberRemoteRun, type RemoteParent } from '../propagation/remote';
@@ -820,4 +821,78 @@ export function unwatchedSignal(scope: RunScope): RunScope {
 /** The signal a run watches itself: none for a scope whose signal its target made (see {@link deferSignal}). */
 export function watchedSignal(scope: RunScope): AbortSignal | undefined {
   return scope._signalUnwatched ? undefined : scope.signal;
+}
+
+/**
+ * The handlers of a dormant root run (see {@link dormantRootScope}): none, and a `parentRunId` made on first
+ * read. A CallbackManager by its prototype chain, not built by CallbackManager's constructor, which defines
+ * `parentRunId` as a data property: here it is a getter on this class's prototype, so the object is made with
+ * three plain fields and no property is defined per run.
+ */
+// The interface gives the class CallbackManager's fields (set below) without redeclaring each.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type
+interface DormantRunManager extends Writable<CallbackManager> {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+class DormantRunManager {
+  /** The run's id, once something has read it. */
+  _runId: string | undefined;
+
+  constructor() {
+    this.handlerSet = NO_HANDLERS;
+    this._remote = undefined;
+    this._runId = undefined;
+  }
+}
+Object.defineProperty(DormantRunManager.prototype, 'parentRunId', {
+  get(this: DormantRunManager): string {
+    return (this._runId ??= newRunId());
+  },
+  enumerable: false,
+  configurable: true,
+});
+Object.setPrototypeOf(DormantRunManager.prototype, CallbackManager.prototype);
+
+/**
+ * The scope of a root run nobody observes (no handler, tag, metadata, bound config or listener; nothing
+ * inherited), whose id is made only when something reads it: a run started below it, `getCurrentConfig()`
+ * read for its `callbacks.parentRunId`, a flush. Such a run sends no event, so until then nobody can tell
+ * the id was not made with the run; a server request's run is one per request, and for a route that starts
+ * no run the id (a clock read and three strings) was the largest part of what the scope cost.
+ *
+ * The scope has no `_rootRunId`: runs below it take its id as their root (`_rootRunId ?? parentRunId`), and
+ * it sends no event of its own that would need one. Its signal is `source`'s, made at once where signals
+ * are cheap ({@link cheapAbortSignals}), else on first read (see {@link deferSignal}); the run does not watch
+ * it either way.
+ *
+ * @internal
+ */
+export function dormantRootScope(runName: string, source: SignalSource, eagerSignal: boolean): RunScope {
+  const manager = new DormantRunManager() as CallbackManager;
+  if (eagerSignal) {
+    const scope = new RunScope(manager, EMPTY_TAGS, EMPTY_METADATA, source._makeSignal(), undefined, undefined, undefined, runName, undefined, undefined, undefined);
+    scope._signalUnwatched = true;
+    return scope;
+  }
+  return new DeferredSignalScope(source, manager, EMPTY_TAGS, EMPTY_METADATA, undefined, undefined, undefined, runName, undefined, undefined, undefined);
+}
+
+/**
+ * The id of the run `manager` names, without making it: `undefined` for a dormant root whose id nobody has
+ * read yet (see {@link dormantRootScope}); for any other manager, its `parentRunId`.
+ *
+ * @internal
+ */
+export function knownRunId(manager: CallbackManager): string | undefined {
+  return manager instanceof DormantRunManager ? manager._runId : manager.parentRunId;
+}
+
+/**
+ * Whether `scope` belongs to a run (rather than being the marker context background handlers are called in),
+ * without making a dormant root's id.
+ *
+ * @internal
+ */
+export function namesRun(scope: RunScope): boolean {
+  const callbacks = scope.callbacks;
+  return callbacks instanceof DormantRunManager || callbacks.parentRunId !== undefined;
 }

@@ -13,7 +13,7 @@ import { combineChunks } from './combine';
 import { findTap } from '../events/tap';
 import { listenerHandler, type RunListeners } from './listeners';
 import { reportLostCallbacks, type LostCallStyle } from './lost-callbacks';
-import { childScope, linkSignals, mergeScope, normalizeConfig, RunScope, unwatchedSignal, watchedSignal, type NormalizedConfig, type RunnableConfig, type SignalSource } from './config';
+import { childScope, dormantRootScope, linkSignals, mergeScope, normalizeConfig, RunScope, unwatchedSignal, watchedSignal, type NormalizedConfig, type RunnableConfig, type SignalSource } from './config';
 
 /**
  * What the run machinery needs from a runnable: its body and how it reports its run to handlers. Chains,
@@ -130,6 +130,22 @@ export function openScope<TInput, TOutput>(
   const deadline = startDeadline(runName, timeout);
   const linked = linkSignals(parent?.signal, deadline.signal);
   return childScope(parent, runId, runName, owner, linked.signal, deadline.timer, linked.release, own);
+}
+
+/**
+ * Opens the scope of a root run of `target` called without config where no run is active, when nobody can
+ * observe it: `target` binds no config or listeners but makes its own signal (a server request's run, which
+ * must be cancellable), LangSmith's environment tracing is off, and the backend tells what is active (not
+ * `'explicit'` mode with diagnostics, which looks for runs left behind). Such a run sends no event, so its
+ * scope is a dormant root's ({@link dormantRootScope}): its id is made only if something reads it. Returns
+ * `undefined` otherwise: open the scope with {@link openScope}.
+ *
+ * @param runName - the run's name.
+ */
+export function openDormantRoot<TInput, TOutput>(target: RunTarget<TInput, TOutput>, runName: string): RunScope | undefined {
+  if (target.boundConfig !== undefined || target._listeners !== undefined || target._makeSignal === undefined) return undefined;
+  if (!currentBackend<RunScope>().observedIsActive || environmentTracer() !== undefined || startedInBackgroundCall(undefined)) return undefined;
+  return dormantRootScope(runName, target as SignalSource, cheapAbortSignals);
 }
 
 function withHandler(scope: RunScope | undefined, handler: CallbackHandler): RunScope | undefined {

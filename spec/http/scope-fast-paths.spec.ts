@@ -1,8 +1,9 @@
 import express from 'express';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { AbortError, AsyncCallbackHandler, awaitAllCallbacks, configure, getCurrentConfig, RunCollector, RunnableLambda, type ChainValues } from '../../lib';
+import { AbortError, AsyncCallbackHandler, awaitAllCallbacks, configure, type CallbackManager, getCurrentConfig, RunCollector, RunnableLambda, type ChainValues } from '../../lib';
 import { runScope } from '../../lib/express';
 import { withRunScope, type RunScopeOptions } from '../../lib/http';
+import * as runIds from '../../lib/internal/run-id';
 import { RequestRecord } from '../helpers/http-pipeline';
 import { listen } from '../helpers/listen';
 
@@ -207,6 +208,86 @@ describe.each([
     const root = await record.ended;
     expect(root.error).toBeInstanceOf(AbortError);
     expect(record.invariant.violations()).toEqual([]);
+  });
+
+  describe('a request nobody observes', () => {
+    const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+    afterEach(() => {
+      jest.restoreAllMocks();
+    });
+
+    it("makes no run id for a route that reads none (the run has no event to carry it)", async () => {
+      const made = jest.spyOn(runIds, 'newRunId');
+      await withServer(
+        serve,
+        (_req, res) => {
+          res.end(getCurrentConfig() === undefined ? 'no run' : 'in run');
+        },
+        undefined,
+        async (origin) => {
+          for (let i = 0; i < 3; i++) expect(await (await fetch(origin + '/')).text()).toBe('in run');
+        },
+      );
+      expect(made).not.toHaveBeenCalled();
+    });
+
+    it("makes the request run's id when something reads it: one id per request, the parent of the runs the route starts", async () => {
+      const collector = new RunCollector();
+      const seen: { id: string | undefined; again: string | undefined }[] = [];
+      await withServer(
+        serve,
+        async (_req, res) => {
+          const id = (getCurrentConfig()?.callbacks as CallbackManager | undefined)?.parentRunId;
+          await child.invoke(undefined, { callbacks: [collector] });
+          seen.push({ id, again: (getCurrentConfig()?.callbacks as CallbackManager | undefined)?.parentRunId });
+          res.end('ok');
+        },
+        undefined,
+        async (origin) => {
+          for (let i = 0; i < 2; i++) expect(await (await fetch(origin + '/')).text()).toBe('ok');
+        },
+      );
+      expect(seen).toHaveLength(2);
+      const ids = seen.map(({ id }) => id as string);
+      for (const { id, again } of seen) {
+        expect(id).toMatch(UUID_V7);
+        expect(again).toBe(id);
+      }
+      expect(new Set(ids).size).toBe(2);
+      const children = collector.allRuns();
+      expect(children.map((run) => run.name)).toEqual(['child', 'child']);
+      expect(children.map((run) => run.parentRunId)).toEqual(ids);
+    });
+
+    it("makes the id when a run started in the route reads it first, and flushes that run's tree by it", async () => {
+      configure({ callbacks: 'background' });
+      try {
+        const log: string[] = [];
+        const parents: (string | undefined)[] = [];
+        const collector = new RunCollector();
+        await withServer(
+          serve,
+          async (_req, res) => {
+            await child.invoke(undefined, { callbacks: [new SlowEndLog(log), collector] });
+            parents.push((getCurrentConfig()?.callbacks as CallbackManager | undefined)?.parentRunId);
+            res.end('ok');
+          },
+          { flush: 'before-response' },
+          async (origin) => {
+            expect(await (await fetch(origin + '/')).text()).toBe('ok');
+            log.push('client read the whole response');
+          },
+        );
+        await awaitAllCallbacks();
+        expect(log).toEqual(['child end delivered', 'client read the whole response']);
+        expect(parents[0]).toMatch(UUID_V7);
+        expect(collector.allRuns().map((run) => run.parentRunId)).toEqual(parents);
+      } finally {
+        await awaitAllCallbacks();
+        configure({ callbacks: 'blocking' });
+      }
+    });
   });
 
   describe("'before-response' with background delivery", () => {

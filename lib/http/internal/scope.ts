@@ -10,6 +10,8 @@ import {
   currentBackend,
   describeValue,
   executeObservedRun,
+  knownRunId,
+  openDormantRoot,
   openScope,
   watchedSignal,
   type RunScope,
@@ -186,9 +188,12 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
   /**
    * The request run's id, known once its scope is open (its start event, or its body): learnt from the scope
    * rather than chosen here, so the run's config carries no id to check. `undefined` while the run has not
-   * started, and forever for a request whose client left before that (no event was sent for it).
+   * started, and forever for a request whose client left before that (no event was sent for it). For a run
+   * nobody observes, see {@link Exchange.knownRunId}.
    */
   runId: string | undefined = undefined;
+  /** The handlers of a run nobody observes, whose id is made only when something reads it (see `openDormantRoot`). */
+  private dormant: CallbackManager | undefined = undefined;
   /** Settles (never rejects) when the request's run has ended and its end or error event was emitted. */
   ended: Promise<void> = RESOLVED;
   /** Resolves `ended` of a run nobody observes that was still open when its body returned (see {@link Exchange.start}). */
@@ -260,6 +265,13 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
     exchange.begin(scope);
   }
 
+  /** Enters the body of a dormant root run (see {@link Exchange.start}), inside its scope. */
+  private static enterDormant(this: void, exchange: Exchange): void {
+    exchange.entered = true;
+    exchange.observed = false;
+    exchange.runBody();
+  }
+
   /** The run's body starts, in `scope`, the run's own: the route goes on. */
   private begin(scope: RunScope): void {
     this.entered = true;
@@ -278,6 +290,14 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
    * `ended` is made then, and settles when the outcome is decided.
    */
   start(config: RunnableConfig | undefined, inherited: RunScope | undefined): void {
+    // A request with nothing of its own, served outside any run: a dormant root, whose id is made only if
+    // something reads it (a run started by the route, `getCurrentConfig().callbacks.parentRunId`).
+    const dormant = config === undefined && inherited === undefined ? openDormantRoot(this, this.name) : undefined;
+    if (dormant !== undefined) {
+      this.dormant = dormant.callbacks;
+      this.enterUnobserved(dormant, Exchange.enterDormant);
+      return;
+    }
     let scope: RunScope;
     try {
       scope = openScope(this, config, inherited, true);
@@ -291,8 +311,13 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
       this.watch(executeObservedRun(this, undefined, scope));
       return;
     }
+    this.enterUnobserved(scope, Exchange.enterBody);
+  }
+
+  /** Runs the body of a run nobody observes in `scope`, with `enter`; `ended` is made if the outcome is still open after. */
+  private enterUnobserved(scope: RunScope, enter: (exchange: Exchange, scope: RunScope) => void): void {
     try {
-      currentBackend<RunScope>().with(scope, Exchange.enterBody, this, scope);
+      currentBackend<RunScope>().with(scope, enter, this, scope);
     } catch (error) {
       // The adapters' bodies report their own failures; one that throws anyway ends the run with its error.
       this.fail(error);
@@ -429,14 +454,27 @@ export class Exchange extends Runnable<RequestRunInput | undefined, RequestRunOu
    * flight, so there is nothing to deliver first.
    */
   get nothingToFlush(): boolean {
-    return this.entered && !this.observed && (this.runId === undefined || !backgroundPending(this.runId));
+    if (!this.entered || this.observed) return false;
+    const runId = this.knownRunId;
+    return runId === undefined || !backgroundPending(runId);
+  }
+
+  /**
+   * The request run's id if it is known: {@link Exchange.runId}, or for a dormant root the id something read
+   * (a run below it), `undefined` while nothing has. A run whose id nobody read has no event anywhere.
+   */
+  get knownRunId(): string | undefined {
+    return this.runId ?? (this.dormant === undefined ? undefined : knownRunId(this.dormant));
   }
 
   /** Resolves when the run has ended and, unless the flush mode is `'none'`, its background events are delivered. */
   flushed(): Promise<void> {
     if (this.flushMode === 'none') return this.ended;
     // A run that never started sent no event: nothing of its own to deliver.
-    return this.ended.then(() => (this.runId === undefined ? undefined : flushCallbacks(this.runId)));
+    return this.ended.then(() => {
+      const runId = this.knownRunId;
+      return runId === undefined ? undefined : flushCallbacks(runId);
+    });
   }
 }
 
