@@ -869,9 +869,7 @@ Object.setPrototypeOf(DormantRunManager.prototype, CallbackManager.prototype);
 export function dormantRootScope(runName: string, source: SignalSource, eagerSignal: boolean): RunScope {
   const manager = new DormantRunManager() as CallbackManager;
   if (eagerSignal) {
-    const scope = new RunScope(manager, EMPTY_TAGS, EMPTY_METADATA, source._makeSignal(), undefined, undefined, undefined, runName, undefined, undefined, undefined);
-    scope._signalUnwatched = true;
-    return scope;
+    return unwatchedSignal(new RunScope(manager, EMPTY_TAGS, EMPTY_METADATA, source._makeSignal(), undefined, undefined, undefined, runName, undefined, undefined, undefined));
   }
   return new DeferredSignalScope(source, manager, EMPTY_TAGS, EMPTY_METADATA, undefined, undefined, undefined, runName, undefined, undefined, undefined);
 }
