@@ -37,7 +37,8 @@ export function createAsyncLocalStorageBackend<TValue>(): ContextBackend<TValue>
   return {
     mode: 'async-local-storage',
     active: () => als.getStore() as TValue | undefined,
-    with: (value, fn, ...args) => als.run(value, fn, ...args),
+    // `run` itself, bound: a wrapper with a rest parameter made an array per call and spread it again.
+    with: als.run.bind(als),
     bind: (value, fn) => (...args) => als.run(value, fn, ...args),
     observed: () => als.getStore() as TValue | undefined,
     observedIsActive: true,

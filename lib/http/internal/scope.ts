@@ -499,6 +499,20 @@ let runNamesKept = 0;
  * once {@link RUN_NAMES_KEPT} are kept, the names start over rather than grow.
  */
 function defaultRunName(method: string, url: string): string {
+  // Consecutive requests are mostly for the same route: the last name is checked first.
+  if (url === lastRunName.url && method === lastRunName.method) return lastRunName.name;
+  const name = keptRunName(method, url);
+  lastRunName.method = method;
+  lastRunName.url = url;
+  lastRunName.name = name;
+  return name;
+}
+
+/** The name {@link defaultRunName} returned last, and for which request line. */
+const lastRunName = { method: '', url: '', name: '' };
+
+/** The name of `method` and `url` from {@link runNames}, made and kept when missing. */
+function keptRunName(method: string, url: string): string {
   let byUrl = runNames.get(method);
   const kept = byUrl?.get(url);
   if (kept !== undefined) return kept;
