@@ -66,7 +66,7 @@ function treeOf(value: object): object {
  *
  * `als.run(undefined, fn)` would do, but it builds a new context each call: about 350 ns on Node 24, where
  * AsyncContextFrame copies the map of every storage's value, and it runs for every event, so for every token
- * of a stream. Instead, each run tree gets one AsyncResource, made with `als` cleared the first time one of
+ * of a stream. Instead, each run tree gets one AsyncResource, made with `als` cleared (see `cleared` below) the first time one of
  * its events is delivered from inside the tree (the events of a root run itself are delivered where it was
  * called, outside any run, and need none); re-entering that resource costs about 15 ns on Node 20 and 24.
  * The resource lives as long as the tree's root scope (a WeakMap entry). The other storages' values are the
@@ -81,9 +81,34 @@ export function outsideOf(als: AsyncLocalStorage<unknown>): Outside {
   const plain: Outside = (fn, ...args) => als.run(undefined, fn, ...args);
   const Resource = asyncResourceClass();
   if (Resource === undefined) return plain;
-  const resources = new WeakMap<object, InstanceType<typeof Resource>>();
-  const make = (): InstanceType<typeof Resource> => new Resource('callscope.outside');
+  type Resource = InstanceType<typeof Resource>;
+  const resources = new WeakMap<object, Resource>();
+  const make = (): Resource => new Resource('callscope.outside');
+  // Clears `als` in the context of the resource it runs in (see `cleared`), and makes the resource there.
+  const clearAndMake = (): Resource => {
+    als.enterWith(undefined);
+    return make();
+  };
   const readStore = (): unknown => als.getStore();
+  // Whether `runInAsyncScope` puts back the AsyncLocalStorage values it found, `enterWith` included (Node
+  // does); unknown until the first resource is made.
+  let restores: boolean | undefined;
+  /**
+   * A resource made in the current context with `als` cleared. `als.run(undefined, make)` builds two contexts
+   * (on Node 24 each is a copy of the map of every storage's value: about 1,300 instructions, most of what a
+   * tree of three runs spent on it); here the one `enterWith` builds is entered inside a resource made where
+   * we are (which costs no copy), and left by `runInAsyncScope` putting back the context it found. Checked
+   * once: where `runInAsyncScope` does not put the value back, the value is restored and `als.run` is used.
+   */
+  const cleared = (value: unknown): Resource => {
+    if (restores === false) return als.run(undefined, make);
+    const resource = make().runInAsyncScope(clearAndMake);
+    if (restores === undefined) {
+      restores = als.getStore() === value;
+      if (!restores) als.enterWith(value);
+    }
+    return resource;
+  };
   // Unknown until the first resource is made; false means this runtime's resources do not do the job.
   let usable: boolean | undefined;
   return (fn, ...args) => {
@@ -93,7 +118,7 @@ export function outsideOf(als: AsyncLocalStorage<unknown>): Outside {
     const tree = treeOf(value);
     let resource = resources.get(tree);
     if (resource === undefined) {
-      resource = als.run(undefined, make);
+      resource = cleared(value);
       usable ??= resource.runInAsyncScope(readStore) === undefined;
       if (!usable) return plain(fn, ...args);
       resources.set(tree, resource);
