@@ -66,13 +66,13 @@ function treeOf(value: object): object {
  *
  * `als.run(undefined, fn)` would do, but it builds a new context each call: about 350 ns on Node 24, where
  * AsyncContextFrame copies the map of every storage's value, and it runs for every event, so for every token
- * of a stream. Instead, each run tree gets one AsyncResource, made with `als` cleared (see `cleared` below) the first time one of
- * its events is delivered from inside the tree (the events of a root run itself are delivered where it was
- * called, outside any run, and need none); re-entering that resource costs about 15 ns on Node 20 and 24.
- * The resource lives as long as the tree's root scope (a WeakMap entry). The other storages' values are the
- * ones of that first delivery, in the body of the run that started the tree's first child: values the app
- * sets before or around its runs (a request id, the OpenTelemetry context of the caller) are what handlers
- * see; a value one run's body changes for the runs below it is not.
+ * of a stream. Instead, each run tree gets one AsyncResource, made with `als` cleared (see `cleared` below)
+ * the first time one of its events is delivered from inside the tree (the events of a root run itself are
+ * delivered where it was called, outside any run, and need none); re-entering that resource costs about
+ * 15 ns on Node 20 and 24. The resource lives as long as the tree's root scope (a WeakMap entry). The other
+ * storages' values are the ones of that first delivery, in the body of the run that started the tree's first
+ * child: values the app sets before or around its runs (a request id, the OpenTelemetry context of the
+ * caller) are what handlers see; a value one run's body changes for the runs below it is not.
  *
  * Where the runtime has no AsyncResource, or its resources do not carry AsyncLocalStorage values (checked
  * once, on first use), it falls back to `als.run(undefined, fn)`.
