@@ -4,6 +4,8 @@ import { linkSignals, tagNextRun, type RunnableConfig, type RunScope } from './c
 import { RunnableLambda } from './lambda';
 import { Runnable, type RunnableMapLike } from './runnable';
 
+function noop(): void {}
+
 /** Options of {@link RunnableParallel.from}. */
 export interface RunnableParallelOptions {
   /** Name of the parallel's runs. @default 'RunnableMap' (LangChain.js's name for them) */
@@ -94,28 +96,46 @@ export class RunnableParallel<TInput, TOutput extends Record<string, unknown> = 
     };
     // A `then` rather than an async function per step: one promise fewer each (on Node 20, where every
     // promise passes through AsyncLocalStorage's hooks, that is most of a step's overhead).
-    const runStep = (index: number): Promise<void> => {
+    // `ended` is told when the step has ended, either way.
+    const runStep = (index: number, ended: () => void): Promise<void> => {
       let started: Promise<unknown>;
       try {
         started = (steps[index] as Runnable<TInput, unknown>).invoke(input, tagNextRun(scope, this.stepTags[index], signal));
       } catch (error) {
         stepFailed(error);
+        ended();
         return Promise.resolve();
       }
-      return started.then((output) => {
-        outputs[index] = output;
-      }, stepFailed);
+      return started.then(
+        (output) => {
+          outputs[index] = output;
+          ended();
+        },
+        (error: unknown) => {
+          stepFailed(error);
+          ended();
+        },
+      );
     };
     const limit = Math.min(scope.maxConcurrency ?? count, count);
     try {
       if (limit >= count) {
-        const running = new Array<Promise<void>>(count);
-        for (let index = 0; index < count; index++) running[index] = runStep(index);
-        await Promise.all(running);
+        // Every step at once: one promise waited for, settled by the last step to end (Promise.all would
+        // add a promise per step).
+        let left = count;
+        let allEnded: () => void = noop;
+        const ended = new Promise<void>((resolve) => {
+          allEnded = resolve;
+        });
+        const stepEnded = (): void => {
+          if (--left === 0) allEnded();
+        };
+        for (let index = 0; index < count; index++) void runStep(index, stepEnded);
+        await ended;
       } else {
         let next = 0;
         const worker = async (): Promise<void> => {
-          while (next < count && failure === undefined) await runStep(next++);
+          while (next < count && failure === undefined) await runStep(next++, noop);
         };
         const workers: Promise<void>[] = [];
         for (let index = 0; index < limit; index++) workers.push(worker());

@@ -6,7 +6,7 @@ import type { AIChatMessage, ChatMessage } from '../models/messages';
 import { abortErrorFor, raceAbort } from '../runnables/cancellation';
 import { combineChunks } from '../runnables/combine';
 import { combineNormalized, normalizeConfig, RunScope, type RunnableConfig } from '../runnables/config';
-import { emitStart, enter, inheritedScope, inRun, leave, openScope } from '../runnables/run';
+import { emitStart, enter, followBody, inheritedScope, inRun, leave, openScope } from '../runnables/run';
 import type { LostCallStyle } from '../runnables/lost-callbacks';
 import { Runnable } from '../runnables/runnable';
 import { ReportingChatModel, reportedMessage } from './reporting-chat-model';
@@ -241,37 +241,65 @@ function apply(fn: (...args: unknown[]) => unknown, thisArg: unknown, args: unkn
 /**
  * An `async` function: waits for async handlers like a runnable's `invoke`, and does the same work per
  * call (this is the hot path of nested traced code): its run is driven here without a {@link RunHandle},
- * which is made only for a streamed result or an error.
+ * which is made only for a streamed result or an error. Written with `then`, like `executeObservedRun`: the
+ * call's promise is the one that follows the function's own.
  */
-async function callAsync(plan: CallPlan, thisArg: unknown, args: unknown[]): Promise<unknown> {
+function callAsync(plan: CallPlan, thisArg: unknown, args: unknown[]): Promise<unknown> {
   const target = plan.target;
-  const scope = openScope(target, plan.parent, plan.parent ?? inheritedScope(undefined), plan.parent === undefined);
+  let scope: RunScope;
+  try {
+    scope = openScope(target, plan.parent, plan.parent ?? inheritedScope(undefined), plan.parent === undefined);
+  } catch (error) {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a ConfigError or LostCallbacksError, unchanged
+    return Promise.reject(error);
+  }
   enter(scope);
   const signal = scope.signal;
   if (signal?.aborted) {
     // Cancelled before it began: no events at all, as with invoke.
     leave(scope);
-    throw abortErrorFor(scope, signal);
+    return Promise.reject(abortErrorFor(scope, signal));
   }
-  const started = emitStart(target, scope, inputOf(plan, args));
-  if (started !== undefined) {
-    try {
-      await started;
-    } catch (error) {
+  let started: Promise<void> | undefined;
+  try {
+    started = emitStart(target, scope, inputOf(plan, args));
+  } catch (error) {
+    // `processInputs` threw: no event was sent.
+    leave(scope);
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the option's own error, unchanged
+    return Promise.reject(error);
+  }
+  if (started === undefined) return callAsyncBody(plan, scope, signal, thisArg, args);
+  return started.then(
+    () => callAsyncBody(plan, scope, signal, thisArg, args),
+    (error: unknown) => {
       // emitStart already ended the run with an error event.
       leave(scope);
       throw error;
-    }
-  }
-  let output: unknown;
+    },
+  );
+}
+
+/** The function's own call, once the start event was sent, then the end or error event (see {@link callAsync}). */
+function callAsyncBody(plan: CallPlan, scope: RunScope, signal: AbortSignal | undefined, thisArg: unknown, args: unknown[]): Promise<unknown> {
+  let result: unknown;
   try {
-    const result = inRun(scope, apply, plan.fn, thisArg, args);
-    output = signal === undefined ? await result : await raceAbort(result, signal, scope);
+    result = inRun(scope, apply, plan.fn, thisArg, args);
   } catch (error) {
-    const failed = RunHandle.adopt(target, scope).fail(error);
-    if (failed !== undefined) await failed;
-    throw error;
+    return failAsyncCall(plan, scope, error);
   }
+  return followBody(
+    result,
+    signal,
+    scope,
+    (output) => endAsyncCall(plan, scope, output),
+    (error) => failAsyncCall(plan, scope, error),
+  );
+}
+
+/** The function returned `output`: a stream is traced as it is read, anything else ends the run. */
+function endAsyncCall(plan: CallPlan, scope: RunScope, output: unknown): unknown {
+  const target = plan.target;
   if (output !== null && typeof output === 'object') {
     const stream = traceStream(plan, RunHandle.adopt(target, scope), output, undefined);
     if (stream !== undefined) return stream;
@@ -288,12 +316,32 @@ async function callAsync(plan: CallPlan, thisArg: unknown, args: unknown[]): Pro
     leave(scope);
     return output;
   }
+  return ended.then(
+    () => {
+      leave(scope);
+      return output;
+    },
+    (error: unknown) => {
+      leave(scope);
+      throw error;
+    },
+  );
+}
+
+/** The function failed (or was aborted) with `error`: the error event, then a rejection with `error`. */
+function failAsyncCall(plan: CallPlan, scope: RunScope, error: unknown): Promise<never> {
+  let failed: Promise<void> | undefined;
   try {
-    await ended;
-  } finally {
-    leave(scope);
+    failed = RunHandle.adopt(plan.target, scope).fail(error);
+  } catch (handlerError) {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a handler's own error, unchanged
+    return Promise.reject(handlerError);
   }
-  return output;
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the function's own error, unchanged
+  if (failed === undefined) return Promise.reject(error);
+  return failed.then(() => {
+    throw error;
+  });
 }
 
 /** An async generator function: its body runs (in the run's context) as the consumer pulls. */
