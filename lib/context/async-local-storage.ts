@@ -90,6 +90,10 @@ export function outsideOf(als: AsyncLocalStorage<unknown>): Outside {
     return make();
   };
   const readStore = (): unknown => als.getStore();
+  // Node before AsyncContextFrame (20, and 22 by default) keeps values on async resources through async hooks:
+  // there `als.run` copies nothing, and making one resource costs less than making two (each runs every
+  // storage's init hook).
+  const hookBased = typeof (als as unknown as { _propagate?: unknown })._propagate === 'function';
   // Whether `runInAsyncScope` puts back the AsyncLocalStorage values it found, `enterWith` included (Node
   // does); unknown until the first resource is made.
   let restores: boolean | undefined;
@@ -101,7 +105,7 @@ export function outsideOf(als: AsyncLocalStorage<unknown>): Outside {
    * once: where `runInAsyncScope` does not put the value back, the value is restored and `als.run` is used.
    */
   const cleared = (value: unknown): Resource => {
-    if (restores === false) return als.run(undefined, make);
+    if (restores === false || hookBased) return als.run(undefined, make);
     const resource = make().runInAsyncScope(clearAndMake);
     if (restores === undefined) {
       restores = als.getStore() === value;
