@@ -705,8 +705,15 @@ function readDeferredSignal(this: RunScope & WithDeferred): AbortSignal {
   return this[DEFERRED]._makeSignal();
 }
 
-// One getter for every deferred-signal scope (a getter per scope would give each its own hidden class).
-const DEFERRED_SIGNAL: PropertyDescriptor = { get: readDeferredSignal, enumerable: true, configurable: true };
+/**
+ * `Object.prototype.__defineGetter__` (Annex B, in every engine we support): defines an own enumerable,
+ * configurable getter, as `Object.defineProperty(o, key, { get, enumerable: true, configurable: true })`
+ * does, without reading a descriptor object first: about 500 instructions fewer per request scope on Node 20
+ * and 24 (callgrind).
+ */
+interface GetterDefining {
+  __defineGetter__(key: string, getter: () => unknown): void;
+}
 
 /**
  * A run's scope whose `signal` is an own, enumerable getter that makes the signal on first read (see
@@ -742,7 +749,8 @@ class DeferredSignalScope {
     this.callbacks = callbacks;
     this.tags = tags;
     this.metadata = metadata;
-    Object.defineProperty(this, 'signal', DEFERRED_SIGNAL);
+    // One getter for every deferred-signal scope (a getter per scope would give each its own hidden class).
+    (this as unknown as GetterDefining).__defineGetter__('signal', readDeferredSignal);
     this.configurable = configurable;
     this.maxConcurrency = maxConcurrency;
     this._parentRunId = parentRunId;
