@@ -19,6 +19,17 @@ export { EVENT, HandlerSet, NO_HANDLERS, type EventId } from './handler-set';
 /** The hooks a LangChain.js tracer creates its runs with, one per kind of start event. */
 export type TracerHook = '_createRunForChainStart' | '_createRunForToolStart' | '_createRunForChatModelStart' | '_createRunForLLMStart';
 
+/** One tracer hook's call, handed to the context backend's `outside` as its one argument. */
+interface TracerHookCall {
+  readonly tracer: LangChainTracer;
+  readonly hook: TracerHook;
+  readonly args: unknown[];
+}
+
+function callTracerHook(call: TracerHookCall): void {
+  call.tracer[call.hook]?.(...call.args);
+}
+
 /**
  * Creates the run of a start event in each LangChain.js tracer, synchronously and before any
  * `handle*Start` call, as LangChain's CallbackManager does: tracers then find the run in `handle*Start` and
@@ -29,7 +40,7 @@ export function createTracerRuns(tracers: readonly LangChainTracer[], hook: Trac
   for (const tracer of tracers) {
     if (typeof tracer[hook] !== 'function') continue;
     try {
-      currentBackend().outside(() => tracer[hook]?.(...args));
+      currentBackend().outside(callTracerHook, { tracer, hook, args });
     } catch (error) {
       reportHandlerError(tracer, hookEvent(hook), runId, error);
     }
@@ -74,9 +85,23 @@ export function emit(
   rootRunId: string | undefined,
   fallbackArgs?: unknown[],
 ): Promise<void> | undefined {
-  const pending = currentBackend().outside(emitFrom, listeners, 0, method, args, runId, rootRunId, fallbackArgs, undefined);
+  const pending = currentBackend().outside(emitAll, { listeners, method, args, runId, rootRunId, fallbackArgs });
   if (pending !== undefined) track(pending);
   return pending;
+}
+
+/** One event for {@link emit}, handed to the context backend's `outside` as its one argument. */
+interface Emission {
+  readonly listeners: readonly CallbackHandler[];
+  readonly method: HandlerMethodName;
+  readonly args: unknown[];
+  readonly runId: string | undefined;
+  readonly rootRunId: string | undefined;
+  readonly fallbackArgs: unknown[] | undefined;
+}
+
+function emitAll(emission: Emission): Promise<void> | undefined {
+  return emitFrom(emission.listeners, 0, emission.method, emission.args, emission.runId, emission.rootRunId, emission.fallbackArgs, undefined);
 }
 
 interface Raised {

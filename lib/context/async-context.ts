@@ -46,6 +46,6 @@ export function createAsyncContextBackend<TValue>(): ContextBackend<TValue> {
     bind: (value, fn) => (...args) => store.run(value, fn, ...args),
     observed: () => store.get() as TValue | undefined,
     observedIsActive: true,
-    outside: (fn, ...args) => store.run(undefined, fn, ...args),
+    outside: (fn, arg) => store.run(undefined, fn, arg),
   };
 }

@@ -46,7 +46,7 @@ export function createAsyncLocalStorageBackend<TValue>(): ContextBackend<TValue>
   };
 }
 
-type Outside = <TArgs extends unknown[], TResult>(fn: (...args: TArgs) => TResult, ...args: TArgs) => TResult;
+type Outside = <TArg, TResult>(fn: (arg: TArg) => TResult, arg: TArg) => TResult;
 
 /** A value that belongs to a tree of values: a run's scope, whose `_owner` is the scope of its parent run. */
 interface TreeMember {
@@ -78,7 +78,7 @@ function treeOf(value: object): object {
  * once, on first use), it falls back to `als.run(undefined, fn)`.
  */
 export function outsideOf(als: AsyncLocalStorage<unknown>): Outside {
-  const plain: Outside = (fn, ...args) => als.run(undefined, fn, ...args);
+  const plain: Outside = (fn, arg) => als.run(undefined, fn, arg);
   const Resource = asyncResourceClass();
   if (Resource === undefined) return plain;
   type Resource = InstanceType<typeof Resource>;
@@ -115,18 +115,18 @@ export function outsideOf(als: AsyncLocalStorage<unknown>): Outside {
   };
   // Unknown until the first resource is made; false means this runtime's resources do not do the job.
   let usable: boolean | undefined;
-  return (fn, ...args) => {
+  return (fn, arg) => {
     const value = als.getStore();
-    if (value === undefined) return fn(...args);
-    if (usable === false || typeof value !== 'object' || value === null) return plain(fn, ...args);
+    if (value === undefined) return fn(arg);
+    if (usable === false || typeof value !== 'object' || value === null) return plain(fn, arg);
     const tree = treeOf(value);
     let resource = resources.get(tree);
     if (resource === undefined) {
       resource = cleared(value);
       usable ??= resource.runInAsyncScope(readStore) === undefined;
-      if (!usable) return plain(fn, ...args);
+      if (!usable) return plain(fn, arg);
       resources.set(tree, resource);
     }
-    return resource.runInAsyncScope(fn, undefined, ...args);
+    return resource.runInAsyncScope(fn, undefined, arg);
   };
 }

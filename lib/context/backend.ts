@@ -31,9 +31,9 @@ export interface ContextBackend<TValue> {
    */
   readonly observedIsActive: boolean;
   /**
-   * Calls `fn(...args)` with no value active: where handlers run, so that a run they start is a root of its
-   * own. The same as `with(undefined, fn, ...args)`, but called for every event (every token), so backends
-   * make it cheap where they can.
+   * Calls `fn(arg)` with no value active: where handlers run, so that a run they start is a root of its
+   * own. The same as `with(undefined, fn, arg)`, but called for every event (every token), so backends make
+   * it cheap where they can: one argument, so that no call spreads an argument list.
    */
-  outside<TArgs extends unknown[], TResult>(fn: (...args: TArgs) => TResult, ...args: TArgs): TResult;
+  outside<TArg, TResult>(fn: (arg: TArg) => TResult, arg: TArg): TResult;
 }

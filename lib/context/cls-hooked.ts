@@ -31,7 +31,7 @@ export function createClsHookedBackend<TValue>(): ContextBackend<TValue> {
     bind: (value, fn) => (...args) => withValue(value, fn, ...args),
     observed: active,
     observedIsActive: true,
-    outside: (fn, ...args) => withValue(undefined, fn, ...args),
+    outside: (fn, arg) => withValue(undefined, fn, arg),
   };
 }
 

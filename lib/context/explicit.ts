@@ -19,7 +19,7 @@ export function createExplicitBackend<TValue>(track = false): ContextBackend<TVa
       bind: (_value, fn) => fn,
       observed: () => undefined,
       observedIsActive: true,
-      outside: (fn, ...args) => fn(...args),
+      outside: (fn, arg) => fn(arg),
     };
   }
   if (!hasAsyncLocalStorage()) return createInFlightTracker<TValue>();
@@ -68,6 +68,6 @@ function createInFlightTracker<TValue>(): ContextBackend<TValue> {
     bind: (value, fn) => (...args) => withValue(value, fn, ...args),
     observed: () => current ?? inFlight[inFlight.length - 1],
     observedIsActive: false,
-    outside: (fn, ...args) => withValue(undefined, fn, ...args),
+    outside: (fn, arg) => withValue(undefined, fn, arg),
   };
 }
