@@ -210,6 +210,34 @@ function wireValue(_key: string, value: unknown): unknown {
 }
 
 /**
+ * An event as JSON. An event whose data reaches itself (a traced function's input that holds its run's
+ * config, which reaches the event stream's buffer of events) is written with `"[Circular]"` where a value
+ * would repeat one of its own ancestors, instead of failing the stream; only such an event pays for the check.
+ */
+function wireJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, wireValue);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    return JSON.stringify(value, acyclicWireValue());
+  }
+}
+
+/** {@link wireValue}, and `"[Circular]"` for an object that is among the ancestors of where it appears. */
+function acyclicWireValue(): (this: unknown, key: string, value: unknown) => unknown {
+  const ancestors: unknown[] = [];
+  return function replace(this: unknown, key: string, value: unknown): unknown {
+    const wired = wireValue(key, value);
+    if (typeof wired !== 'object' || wired === null) return wired;
+    // `this` is the object holding `key`: every ancestor deeper than it has been left.
+    while (ancestors.length > 0 && ancestors[ancestors.length - 1] !== this) ancestors.pop();
+    if (ancestors.includes(wired)) return '[Circular]';
+    ancestors.push(wired);
+    return wired;
+  };
+}
+
+/**
  * Server-sent event frames of events in LangChain's wire format: `event: data` / `data: <json>` frames, then
  * one `event: end` frame. Already-encoded chunks pass through. `return()` goes straight to the events (a
  * pending `next()` does not delay it), so a client that disconnects aborts the run at once.
@@ -238,7 +266,7 @@ export class EncodedEventStream implements AsyncIterableIterator<Uint8Array> {
     }
     const value = step.value;
     if (value instanceof Uint8Array) return { value, done: false };
-    return { value: this.encoder.encode(FRAME_START + JSON.stringify(value, wireValue) + FRAME_END), done: false };
+    return { value: this.encoder.encode(FRAME_START + wireJson(value) + FRAME_END), done: false };
   }
 
   async return(): Promise<IteratorResult<Uint8Array, undefined>> {

@@ -189,6 +189,17 @@ describe('toEventStreamResponse()', () => {
     const frames = parseFrames(await toEventStreamResponse(failing.streamEvents('q', { version: 'v2' })).text());
     expect(frames[frames.length - 1]).toEqual({ event: 'error', data: JSON.stringify({ name: 'Error', message: 'boom' }) });
   });
+
+  it('writes an event whose data reaches itself with "[Circular]" in place of the repeated ancestor, and goes on', async () => {
+    const input: { question: string; self?: unknown } = { question: 'q' };
+    input.self = input;
+    const echo = RunnableLambda.from((value: typeof input) => value.question, { name: 'echo' });
+    const frames = parseFrames(await toEventStreamResponse(echo.streamEvents(input, { version: 'v2' })).text());
+    expect(frames.map((f) => f.event)).toEqual(['data', 'data', 'data', 'end']);
+    const start = JSON.parse(frames[0]?.data ?? '') as { event: string; data: { input: unknown } };
+    expect(start.event).toBe('on_chain_start');
+    expect(start.data.input).toEqual({ question: 'q', self: '[Circular]' });
+  });
 });
 
 describe("streamEvents() with encoding: 'text/event-stream'", () => {
