@@ -221,12 +221,7 @@ export function childrenSettled(scope: RunScope): Promise<void> | undefined {
 
 /** Emits the error event of a run that failed with `error`. */
 async function emitFailure<TInput, TOutput>(target: RunTarget<TInput, TOutput>, scope: RunScope, error: unknown): Promise<void> {
-  if (error instanceof AbortError) {
-    const children = childrenSettled(scope);
-    if (children !== undefined) await children;
-  }
-  scope._ended = true;
-  const reported = target._emitError(scope, error);
+  const reported = emitFailureNow(target, scope, error);
   if (reported !== undefined) await reported;
 }
 
@@ -391,6 +386,16 @@ function endObservedRun<TInput, TOutput>(target: RunTarget<TInput, TOutput>, sco
     leave(scope);
     throw error;
   }
+  return leaveAfter(scope, ended, output);
+}
+
+/**
+ * Ends a run's bookkeeping ({@link leave}) once its end event, `ended` (a promise only when a handler is
+ * async), has been delivered, and gives `output` on; a handler's error from that event is passed on instead.
+ *
+ * @internal
+ */
+export function leaveAfter<T>(scope: RunScope, ended: Promise<void> | undefined, output: T): T | Promise<T> {
   if (ended === undefined) {
     leave(scope);
     return output;

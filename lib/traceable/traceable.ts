@@ -6,7 +6,7 @@ import type { AIChatMessage, ChatMessage } from '../models/messages';
 import { abortErrorFor, raceAbort } from '../runnables/cancellation';
 import { combineChunks } from '../runnables/combine';
 import { combineNormalized, normalizeConfig, RunScope, type RunnableConfig } from '../runnables/config';
-import { emitStart, enter, followBody, inheritedScope, inRun, leave, openScope } from '../runnables/run';
+import { emitStart, enter, followBody, inheritedScope, inRun, leave, leaveAfter, openScope } from '../runnables/run';
 import type { LostCallStyle } from '../runnables/lost-callbacks';
 import { Runnable } from '../runnables/runnable';
 import { ReportingChatModel, reportedMessage } from './reporting-chat-model';
@@ -312,20 +312,7 @@ function endAsyncCall(plan: CallPlan, scope: RunScope, output: unknown): unknown
     leave(scope);
     throw error;
   }
-  if (ended === undefined) {
-    leave(scope);
-    return output;
-  }
-  return ended.then(
-    () => {
-      leave(scope);
-      return output;
-    },
-    (error: unknown) => {
-      leave(scope);
-      throw error;
-    },
-  );
+  return leaveAfter(scope, ended, output);
 }
 
 /** The function failed (or was aborted) with `error`: the error event, then a rejection with `error`. */
