@@ -1,6 +1,6 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { ConfigError } from '../errors';
-import { asyncLocalStorageAvailable, asyncLocalStorageClass, asyncResourceClass, asyncLocalStorageMissing } from '../platform';
+import { asyncLocalStorageAvailable, asyncLocalStorageClass, asyncLocalStorageMissing, asyncResourceClass, executionAsyncResourceFunction } from '../platform';
 import type { ContextBackend } from './backend';
 
 // One instance for the whole process: every enabled AsyncLocalStorage adds work to every promise created
@@ -38,12 +38,76 @@ export function createAsyncLocalStorageBackend<TValue>(): ContextBackend<TValue>
     mode: 'async-local-storage',
     active: () => als.getStore() as TValue | undefined,
     // `run` itself, bound: a wrapper with a rest parameter made an array per call and spread it again.
-    with: als.run.bind(als),
+    with: resourceWith(als) ?? als.run.bind(als),
     bind: (value, fn) => (...args) => als.run(value, fn, ...args),
     observed: () => als.getStore() as TValue | undefined,
     observedIsActive: true,
     outside: outsideOf(als),
   };
+}
+
+type With = <TArgs extends unknown[], TResult>(value: unknown, fn: (...args: TArgs) => TResult, ...args: TArgs) => TResult;
+
+/** What a hook-based AsyncLocalStorage (Node 20 and 22) has besides its documented methods. */
+interface HookBasedStorage {
+  /** Where its value is kept on each async resource. */
+  readonly kResourceStore?: unknown;
+  /** Whether it is enabled (its async hook installed): `run` and `enterWith` enable it. */
+  readonly enabled?: unknown;
+  /** Copies its value from a resource to the resources made in it (what its async hook calls). */
+  readonly _propagate?: unknown;
+}
+
+/**
+ * `with` for a hook-based AsyncLocalStorage (Node 20 and 22), or `undefined` for any other (Node 24's
+ * AsyncContextFrame, Bun, Deno, Workers), which then uses `als.run`.
+ *
+ * There the value is a property of the current async resource: `run` reads the store to compare
+ * (`executionAsyncResource()`, a call into the runtime), finds the resource again (a second call), sets the
+ * property, and calls `fn` through an array of its arguments. This does the same with one call into the
+ * runtime and no array; every run enters its scope with it, so on Node 20 it is part of every run's cost.
+ * Until the storage is enabled (its first `run`), and for calls with more than three arguments, it is
+ * `als.run` itself. Used only when the storage has the three members `run` works with, and checked once,
+ * on first use, against `als.getStore()`; if that disagrees, `als.run` is used from then on.
+ */
+function resourceWith(als: AsyncLocalStorage<unknown>): With | undefined {
+  const internals = als as unknown as HookBasedStorage;
+  const key = internals.kResourceStore;
+  const executionAsyncResource = executionAsyncResourceFunction();
+  if (typeof key !== 'symbol' || typeof internals.enabled !== 'boolean' || typeof internals._propagate !== 'function' || executionAsyncResource === undefined) {
+    return undefined;
+  }
+  const run = als.run.bind(als);
+  let checked = false;
+  let usable = true;
+  /** Calls `fn` with the arguments `with` was given, as many as there were (its `arguments.length` is `count`). */
+  const call = <TResult>(count: number, fn: (...args: unknown[]) => TResult, a: unknown, b: unknown, c: unknown): TResult =>
+    count === 2 ? fn() : count === 3 ? fn(a) : count === 4 ? fn(a, b) : fn(a, b, c);
+  return function withValue(value: unknown, fn: (...args: unknown[]) => unknown, a?: unknown, b?: unknown, c?: unknown): unknown {
+    const count = arguments.length;
+    if (!usable || count > 5 || internals.enabled !== true) {
+      // eslint-disable-next-line prefer-rest-params -- the rare case: as many arguments as were given
+      return Reflect.apply(run, undefined, arguments) as unknown;
+    }
+    const resource = executionAsyncResource() as Record<symbol, unknown>;
+    const previous = resource[key];
+    if (previous === value) return call(count, fn, a, b, c);
+    resource[key] = value;
+    if (!checked) {
+      checked = true;
+      usable = als.getStore() === value;
+      if (!usable) {
+        resource[key] = previous;
+        // eslint-disable-next-line prefer-rest-params -- as many arguments as were given
+        return Reflect.apply(run, undefined, arguments) as unknown;
+      }
+    }
+    try {
+      return call(count, fn, a, b, c);
+    } finally {
+      resource[key] = previous;
+    }
+  } as With;
 }
 
 type Outside = <TArg, TResult>(fn: (arg: TArg) => TResult, arg: TArg) => TResult;

@@ -20,10 +20,10 @@ class ListenerExchange extends Exchange {
   static promising: ListenerExchange | undefined = undefined;
 
   /** The wrapped listener's promise, once there is one (see {@link ListenerExchange.promise}). */
-  private done: Promise<void> | undefined = undefined;
+  declare private done: Promise<void> | undefined;
   /** Settle `done` when it was handed out before the listener had run. */
-  private resolveDone: (() => void) | undefined = undefined;
-  private rejectDone: ((error: unknown) => void) | undefined = undefined;
+  declare private resolveDone: (() => void) | undefined;
+  declare private rejectDone: ((error: unknown) => void) | undefined;
 
   constructor(
     flush: FlushMode,
@@ -33,6 +33,10 @@ class ListenerExchange extends Exchange {
     private res: ServerResponse | undefined,
   ) {
     super(flush);
+    // Assigned rather than initialized as class fields, like Exchange's (see there).
+    this.done = undefined;
+    this.resolveDone = undefined;
+    this.rejectDone = undefined;
   }
 
   /** The executor of the wrapped listener's promise: shared, so no function is made per request. */

@@ -48,6 +48,9 @@ export const asyncLocalStorageAvailable: boolean = probed !== undefined;
  */
 export const asyncResourceClass = (): typeof AsyncResource | undefined => undefined;
 
+/** No `executionAsyncResource` in a browser: AsyncLocalStorage, where a runtime has one, is entered with `run`. */
+export const executionAsyncResourceFunction = (): (() => object) | undefined => undefined;
+
 /** Whether making an `AbortSignal` is cheap: not assumed here, so a signal that may never be read is made on first read. */
 export const cheapAbortSignals = false;
 

@@ -8,6 +8,7 @@ export {
   delay,
   emitWarning,
   environment,
+  executionAsyncResourceFunction,
   isLibraryFrame,
   isNativeError,
   loadColors,

@@ -3,6 +3,7 @@
  * `node:` modules). The browser build swaps this file for `./browser.mts` (see tsup.config.ts); both export the
  * same names, so every other core module imports `../platform` and stays free of `node:` imports.
  */
+import * as asyncHooks from 'node:async_hooks';
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import type * as NodeCrypto from 'node:crypto';
 import type * as NodeFs from 'node:fs';
@@ -43,6 +44,15 @@ export const asyncLocalStorageClass = (): typeof AsyncLocalStorage | undefined =
  * ../context/async-local-storage.ts).
  */
 export const asyncResourceClass = (): typeof AsyncResource | undefined => AsyncResource;
+
+/**
+ * The runtime's `executionAsyncResource` (`node:async_hooks`), or `undefined` where it has none: on Node 20
+ * and 22, whose AsyncLocalStorage keeps its value on that resource, entering a value there directly costs
+ * one call into the runtime instead of the three `run` makes (see `resourceWith` in
+ * ../context/async-local-storage.ts). Read through the namespace: a runtime without it gives `undefined`.
+ */
+export const executionAsyncResourceFunction = (): (() => object) | undefined =>
+  typeof asyncHooks.executionAsyncResource === 'function' ? asyncHooks.executionAsyncResource : undefined;
 
 /** Why there is no AsyncLocalStorage class (never, here). */
 export const asyncLocalStorageMissing: string | undefined = undefined;

@@ -21,6 +21,17 @@ describe.each(implicit)('%s backend', (_name, create) => {
     expect(backend.with(a, (x: number, y: number) => [backend.active(), x + y], 1, 2)).toEqual([a, 3]);
   });
 
+  it('calls fn with exactly the arguments given, however many', () => {
+    function counted(...args: unknown[]): [Value | undefined, number, unknown[]] {
+      return [backend.active(), arguments.length, args];
+    }
+    const calls: unknown[][] = [[], [1], [1, 2], [1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4, 5, 6, 7, 8]];
+    for (const args of calls) expect(backend.with(a, counted, ...args)).toEqual([a, args.length, args]);
+    // The value already active: fn is still called with its arguments, and the value stays.
+    backend.with(a, () => expect(backend.with(a, counted, undefined)).toEqual([a, 1, [undefined]]));
+    expect(backend.active()).toBeUndefined();
+  });
+
   it('nests, and restores the outer value when the inner with() returns', () => {
     backend.with(a, () => {
       backend.with(b, () => expect(backend.active()).toBe(b));

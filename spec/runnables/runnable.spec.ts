@@ -4,7 +4,7 @@ import {
   ConfigError,
   FakeChatModel,
   RunCollector,
-  type Runnable,
+  Runnable,
   RunnableGenerator,
   RunnableLambda,
   RunnableSequence,
@@ -264,6 +264,40 @@ describe('RunnableSequence', () => {
   it('throws ConfigError for an empty list or a non-runnable step', () => {
     expect(() => RunnableSequence.from([])).toThrow(ConfigError);
     expect(() => RunnableSequence.from([plusOne, 5 as unknown as Runnable<number, number>])).toThrow('steps[1]');
+  });
+});
+
+describe('Runnable subclasses', () => {
+  it('name their runs after the class, or the name a class field gives', async () => {
+    class Doubler extends Runnable<number, number> {
+      _invoke(x: number): number {
+        return x * 2;
+      }
+    }
+    class Named extends Doubler {
+      override name = 'named by a field';
+    }
+    const collector = new RunCollector();
+    await new Doubler().invoke(1, { callbacks: [collector] });
+    await new Named().invoke(1, { callbacks: [collector] });
+    expect(collector.runs.map((run) => run.name)).toEqual(['Doubler', 'named by a field']);
+  });
+
+  it('can be made from JavaScript with a getter-only `name`, which the name set at construction shadows', async () => {
+    class WithGetter extends Runnable<number, number> {
+      // @ts-expect-error -- TypeScript refuses an accessor over a property; plain JavaScript subclasses can have one
+      get name(): string {
+        return 'from the getter';
+      }
+      _invoke(x: number): number {
+        return x;
+      }
+    }
+    const runnable = new WithGetter();
+    expect(runnable.name).toBe('WithGetter');
+    const collector = new RunCollector();
+    await expect(runnable.invoke(3, { callbacks: [collector] })).resolves.toBe(3);
+    expect(collector.runs[0]?.name).toBe('WithGetter');
   });
 });
 
