@@ -49,7 +49,8 @@ export interface TraceableOptions<TArgs extends unknown[] = unknown[], TResult =
   /**
    * Shapes the input handlers see, from the call's arguments (to drop secrets or large values). The function
    * itself still gets its arguments unchanged.
-   * @default one argument as itself, several as `{ args: [...] }`
+   * @default one argument as itself, several as `{ args: [...] }`; a run's config passed as an argument (a
+   *   runnable body's `config`, `getCurrentConfig()`) is left out
    */
   processInputs?: (args: Readonly<TArgs>) => unknown;
   /**
@@ -227,7 +228,24 @@ function open(plan: CallPlan): RunHandle<unknown, unknown> {
 
 function inputOf(plan: CallPlan, args: unknown[]): unknown {
   if (plan.processInputs !== undefined) return plan.processInputs(args);
-  return args.length === 1 ? args[0] : { args };
+  const reported = withoutRunConfigs(args);
+  return reported.length === 1 ? reported[0] : { args: reported };
+}
+
+/**
+ * `args` without the run configs among them: a function that takes the config its caller's run received (to
+ * pass it on in `'explicit'` mode, `fn(question, config)`) is not given that config as input. The config
+ * holds the run's handlers and its parents' scopes: reported, it made every event of the call as large as
+ * the run tree, and a value that reaches itself. The same array when there is none (the usual case).
+ */
+function withoutRunConfigs(args: unknown[]): unknown[] {
+  let kept: unknown[] | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] instanceof RunScope) {
+      kept ??= args.slice(0, i);
+    } else if (kept !== undefined) kept.push(args[i]);
+  }
+  return kept ?? args;
 }
 
 function outputOf(plan: CallPlan, output: unknown): unknown {

@@ -10,6 +10,7 @@ import {
   configure,
   tool,
   traceable,
+  getCurrentConfig,
   type RunnableConfig,
 } from '../../lib';
 import { z } from 'zod';
@@ -61,6 +62,36 @@ describe('traceable()', () => {
       ]);
       const ends = recorder.events.filter((event) => event.method === 'handleChainEnd').map((event) => event.args[0]);
       expect(ends.slice(0, 3)).toEqual([{ output: 'HI' }, { query: 'q', k: 3 }, { output: 'z' }]);
+    });
+
+    it('leaves out of the input a run config passed as an argument, which the function still receives', async () => {
+      const recorder = new EventRecorder();
+      const received: unknown[] = [];
+      const answer = traceable(
+        (question: string, config?: RunnableConfig) => {
+          received.push(config);
+          return question.length;
+        },
+        { name: 'answer' },
+      );
+      const pair = traceable((config: RunnableConfig, a: number, b: number) => a + b, { name: 'pair' });
+      const outer = RunnableLambda.from(
+        (_: undefined, config: RunnableConfig) => [answer('why?', config), answer('no config'), pair(config, 1, 2), answer('current', getCurrentConfig())],
+        { name: 'root' },
+      );
+      await outer.invoke(undefined, { callbacks: [recorder] });
+      const starts = recorder.events.filter((event) => event.method === 'handleChainStart').map((event) => [event.args[7], event.args[1]]);
+      expect(starts).toEqual([
+        ['root', { input: undefined }],
+        ['answer', { input: 'why?' }],
+        ['answer', { input: 'no config' }],
+        ['pair', { args: [1, 2] }],
+        ['answer', { input: 'current' }],
+      ]);
+      // The function itself got the config: only what handlers see changed.
+      expect(received[0]).toBeDefined();
+      expect(received[1]).toBeUndefined();
+      expect(received[2]).toBeDefined();
     });
 
     it('shapes what handlers see with processInputs and processOutputs, and leaves the call untouched', async () => {
