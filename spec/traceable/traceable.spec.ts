@@ -74,7 +74,7 @@ describe('traceable()', () => {
         },
         { name: 'answer' },
       );
-      const pair = traceable((config: RunnableConfig, a: number, b: number) => a + b, { name: 'pair' });
+      const pair = traceable((_config: RunnableConfig, a: number, b: number) => a + b, { name: 'pair' });
       const outer = RunnableLambda.from(
         (_: undefined, config: RunnableConfig) => [answer('why?', config), answer('no config'), pair(config, 1, 2), answer('current', getCurrentConfig())],
         { name: 'root' },
