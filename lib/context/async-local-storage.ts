@@ -37,7 +37,8 @@ export function createAsyncLocalStorageBackend<TValue>(): ContextBackend<TValue>
   return {
     mode: 'async-local-storage',
     active: () => als.getStore() as TValue | undefined,
-    // `run` itself, bound: a wrapper with a rest parameter made an array per call and spread it again.
+    // On Node 20 and 22 the value is set on the async resource directly (see resourceWith); elsewhere `run`
+    // itself, bound: a wrapper with a rest parameter made an array per call and spread it again.
     with: resourceWith(als) ?? als.run.bind(als),
     bind: (value, fn) => (...args) => als.run(value, fn, ...args),
     observed: () => als.getStore() as TValue | undefined,
@@ -59,6 +60,15 @@ interface HookBasedStorage {
 }
 
 /**
+ * Whether `als` keeps its values on async resources through async hooks (Node before AsyncContextFrame: 20,
+ * and 22 by default), rather than in a context frame (Node 24 and later) or the runtime's own way (Bun, Deno,
+ * Workers).
+ */
+function isHookBased(als: AsyncLocalStorage<unknown>): boolean {
+  return typeof (als as unknown as HookBasedStorage)._propagate === 'function';
+}
+
+/**
  * `with` for a hook-based AsyncLocalStorage (Node 20 and 22), or `undefined` for any other (Node 24's
  * AsyncContextFrame, Bun, Deno, Workers), which then uses `als.run`.
  *
@@ -74,7 +84,7 @@ function resourceWith(als: AsyncLocalStorage<unknown>): With | undefined {
   const internals = als as unknown as HookBasedStorage;
   const key = internals.kResourceStore;
   const executionAsyncResource = executionAsyncResourceFunction();
-  if (typeof key !== 'symbol' || typeof internals.enabled !== 'boolean' || typeof internals._propagate !== 'function' || executionAsyncResource === undefined) {
+  if (!isHookBased(als) || typeof key !== 'symbol' || typeof internals.enabled !== 'boolean' || executionAsyncResource === undefined) {
     return undefined;
   }
   const run = als.run.bind(als);
@@ -154,10 +164,9 @@ export function outsideOf(als: AsyncLocalStorage<unknown>): Outside {
     return make();
   };
   const readStore = (): unknown => als.getStore();
-  // Node before AsyncContextFrame (20, and 22 by default) keeps values on async resources through async hooks:
-  // there `als.run` copies nothing, and making one resource costs less than making two (each runs every
-  // storage's init hook).
-  const hookBased = typeof (als as unknown as { _propagate?: unknown })._propagate === 'function';
+  // Where values live on async resources (isHookBased), `als.run` copies nothing, and making one resource
+  // costs less than making two (each runs every storage's init hook).
+  const hookBased = isHookBased(als);
   // Whether `runInAsyncScope` puts back the AsyncLocalStorage values it found, `enterWith` included (Node
   // does); unknown until the first resource is made.
   let restores: boolean | undefined;
